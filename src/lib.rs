@@ -1,0 +1,24 @@
+//! rimager: an MPI + rayon radio-interferometric imaging mini-app.
+//!
+//! Data flow, one module per stage:
+//! [`config`] → [`vis`] (HDF5 visibilities) or [`simulate`] → [`kernel`] (ES kernel from ε)
+//! → [`grid`] (tiled convolutional gridding behind the [`grid::Gridder`] trait) → [`dist`]
+//! (MPI reduction) → [`fft`] → [`image`] (grid correction, crop, normalisation) → [`output`]
+//! (HDF5 + FITS), with [`dft`] (direct Fourier transform) for verification and [`metrics`]
+//! for per-stage timings.
+pub mod cli;
+pub mod config;
+pub mod constants;
+pub mod dft;
+pub mod dist;
+pub mod fft;
+pub mod grid;
+pub mod image;
+pub mod info;
+pub mod kernel;
+pub mod metrics;
+pub mod output;
+pub mod pipeline;
+pub mod simulate;
+pub mod verify;
+pub mod vis;

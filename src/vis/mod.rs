@@ -1,0 +1,91 @@
+//! Visibility data model and its HDF5 file format.
+//!
+//! A visibility set is `nrow` rows (one baseline at one time) by `nchan` channels.
+//! Arrays are row-major with axis order `[row, chan]`; `uvw_m` is `[row]` of (u, v, w) in
+//! metres, Measurement Set convention (u east, v north, w towards the phase centre).
+pub mod h5;
+
+use num_complex::Complex32;
+
+/// Observation-wide metadata, identical on every rank.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisMeta {
+    /// Telescope name (free text).
+    pub telescope: String,
+    /// Phase-centre right ascension, degrees (J2000).
+    pub phase_centre_ra_deg: f64,
+    /// Phase-centre declination, degrees (J2000).
+    pub phase_centre_dec_deg: f64,
+    /// Channel frequencies in Hz, `[nchan]`, in file order (any order is allowed).
+    pub freq_hz: Vec<f64>,
+    /// Total number of rows in the whole data set (all ranks).
+    pub nrow: usize,
+}
+
+impl VisMeta {
+    /// Number of channels.
+    pub fn nchan(&self) -> usize {
+        self.freq_hz.len()
+    }
+}
+
+/// A contiguous block of rows `row0 .. row0 + nrow()` of a visibility set.
+///
+/// `vis`, `weight` and `flag` are row-major `[nrow, nchan]`; `flag` is empty when the
+/// source has no flags.
+#[derive(Clone, Debug, Default)]
+pub struct VisChunk {
+    /// Index of this block's first row in the whole data set.
+    pub row0: usize,
+    /// (u, v, w) per row, metres.
+    pub uvw_m: Vec<[f64; 3]>,
+    /// Stokes I visibilities, Jy, `[nrow, nchan]`.
+    pub vis: Vec<Complex32>,
+    /// Weights, `[nrow, nchan]`.
+    pub weight: Vec<f32>,
+    /// Flags (`true` = ignore), `[nrow, nchan]`, or empty for "no flags".
+    pub flag: Vec<bool>,
+}
+
+impl VisChunk {
+    /// Number of rows in the block.
+    pub fn nrow(&self) -> usize {
+        self.uvw_m.len()
+    }
+
+    /// Whether sample `(row, chan)` (flat index `row * nchan + chan`) is flagged.
+    #[inline]
+    pub fn is_flagged(&self, flat: usize) -> bool {
+        !self.flag.is_empty() && self.flag[flat]
+    }
+}
+
+/// Splits `n` items into `parts` contiguous ranges whose lengths differ by at most one.
+pub fn split_range(n: usize, parts: usize, index: usize) -> std::ops::Range<usize> {
+    let parts = parts.max(1);
+    let base = n / parts;
+    let extra = n % parts;
+    let start = index * base + index.min(extra);
+    let len = base + usize::from(index < extra);
+    start..start + len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_range;
+
+    #[test]
+    fn split_range_covers_everything_once() {
+        for n in [0usize, 1, 7, 100, 101] {
+            for parts in 1..6 {
+                let mut next = 0;
+                for i in 0..parts {
+                    let r = split_range(n, parts, i);
+                    assert_eq!(r.start, next);
+                    next = r.end;
+                }
+                assert_eq!(next, n);
+            }
+        }
+    }
+}
