@@ -1,1 +1,178 @@
-//! TODO
+//! Convolutional gridding of visibilities onto a regular uv grid.
+//!
+//! The [`Gridder`] trait is what the imaging pipeline sees; [`cpu::CpuGridder`] implements it
+//! with rayon (the GPU backend plugs in beside it). Both share [`GridGeometry`]: how a sample's
+//! (u, v) in wavelengths maps to grid cells, which samples are used, and the kernel.
+//!
+//! Conventions (WSClean's, see `docs/conventions.md`): the dirty image is
+//! `I(l, m) = Σ w V exp(−2πi (u l + v m)) / Σ w` on pixels `l = −(x − nx/2)·cell`,
+//! `m = (y − ny/2)·cell`. Writing `px = x − nx/2`, `py = y − ny/2` this is
+//! `Σ w V exp(2πi (u·cell·px − v·cell·py))`, so a sample is placed at grid position
+//! `(u·cell·nu, −v·cell·nv)` (cells from the grid centre) and the grid is transformed with a
+//! `+i` (backward) FFT.
+pub mod cpu;
+
+use num_complex::Complex;
+
+use crate::kernel::{EsKernel, GridSpec, PolyKernel};
+use crate::vis::VisChunk;
+
+/// Floating-point type of the grid and FFT (f32 or f64).
+pub trait Real:
+    rustfft::FftNum
+    + num_traits::Float
+    + num_traits::FromPrimitive
+    + Default
+    + bytemuck::Pod
+    + std::iter::Sum
+    + mpi::traits::Equivalence
+    + Send
+    + Sync
+{
+    /// `"float32"` or `"float64"`.
+    const NAME: &'static str;
+}
+
+impl Real for f32 {
+    const NAME: &'static str = "float32";
+}
+impl Real for f64 {
+    const NAME: &'static str = "float64";
+}
+
+/// What to grid: the visibilities (dirty image) or unit visibilities (PSF).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GridMode {
+    /// Grid `w · V`.
+    Dirty,
+    /// Grid `w · 1`.
+    Psf,
+}
+
+/// Counts of samples seen by a gridder.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GridCounts {
+    /// Samples gridded.
+    pub used: u64,
+    /// Samples flagged in the input.
+    pub flagged: u64,
+    /// Samples with NaN/Inf visibility, uvw or weight, or weight ≤ 0.
+    pub invalid: u64,
+    /// Samples beyond the grid: |u|·cell or |v|·cell above 1/2 (finer than the pixel
+    /// Nyquist limit).
+    pub outside: u64,
+    /// Sum of the weights of the used samples.
+    pub sum_weights: f64,
+}
+
+impl GridCounts {
+    /// Adds another set of counts.
+    pub fn merge(&mut self, o: &GridCounts) {
+        self.used += o.used;
+        self.flagged += o.flagged;
+        self.invalid += o.invalid;
+        self.outside += o.outside;
+        self.sum_weights += o.sum_weights;
+    }
+}
+
+/// Geometry shared by all gridders: grid size, pixel size and kernel.
+#[derive(Clone, Debug)]
+pub struct GridGeometry {
+    /// Image width, pixels.
+    pub nx: usize,
+    /// Image height, pixels.
+    pub ny: usize,
+    /// Grid size along u, cells.
+    pub nu: usize,
+    /// Grid size along v, cells.
+    pub nv: usize,
+    /// Pixel size, radians.
+    pub cell_rad: f64,
+    /// The kernel.
+    pub kernel: EsKernel,
+    /// Its piecewise-polynomial form.
+    pub poly: PolyKernel,
+    /// Tile side, cells.
+    pub tile: usize,
+}
+
+/// Which samples a gridder uses, and why the others are dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleStatus {
+    /// Gridded.
+    Used,
+    /// Flagged in the input.
+    Flagged,
+    /// Non-finite value, uvw or weight, or weight ≤ 0.
+    Invalid,
+    /// Beyond the grid (|u·cell| or |v·cell| ≥ 1/2).
+    Outside,
+}
+
+impl GridGeometry {
+    /// Builds the geometry for `spec`; the polynomial kernel is fitted to a tenth of ε.
+    pub fn new(nx: usize, ny: usize, cell_rad: f64, spec: &GridSpec, epsilon: f64, tile: usize) -> Self {
+        Self {
+            nx,
+            ny,
+            nu: spec.nu,
+            nv: spec.nv,
+            cell_rad,
+            kernel: spec.kernel,
+            poly: PolyKernel::fit(&spec.kernel, 0.1 * epsilon),
+            tile,
+        }
+    }
+
+    /// Decides whether sample `flat` (row-major `[row, chan]`) of `chunk` at `(u, v)`
+    /// (wavelengths) is used. The same rule is applied by the direct Fourier transform.
+    #[inline]
+    pub fn classify(&self, chunk: &VisChunk, flat: usize, u: f64, v: f64) -> SampleStatus {
+        classify_sample(chunk, flat, u, v, self.cell_rad)
+    }
+}
+
+/// Decides whether sample `flat` of `chunk` at `(u, v)` (wavelengths) is used for an image of
+/// pixel size `cell_rad`: flagged, non-finite or non-positive-weight samples are dropped, and
+/// so are samples beyond the grid (|u·cell| or |v·cell| ≥ 1/2).
+#[inline]
+pub fn classify_sample(chunk: &VisChunk, flat: usize, u: f64, v: f64, cell_rad: f64) -> SampleStatus {
+    {
+        if chunk.is_flagged(flat) {
+            return SampleStatus::Flagged;
+        }
+        let vis = chunk.vis[flat];
+        let w = chunk.weight[flat];
+        if !(vis.re.is_finite() && vis.im.is_finite() && w.is_finite() && w > 0.0 && u.is_finite() && v.is_finite()) {
+            return SampleStatus::Invalid;
+        }
+        if (u * cell_rad).abs() >= 0.5 || (v * cell_rad).abs() >= 0.5 {
+            return SampleStatus::Outside;
+        }
+        SampleStatus::Used
+    }
+}
+
+/// A convolutional gridder: accumulates chunks onto a complex grid `[nv][nu]` (row = v).
+pub trait Gridder<T: Real> {
+    /// Grids every usable sample of `chunk`, whose channel frequencies are `freq_hz`.
+    fn grid_chunk(&mut self, chunk: &VisChunk, freq_hz: &[f64], mode: GridMode) -> GridCounts;
+
+    /// The grid in host memory, row-major `[nv][nu]`, cell `(nu/2, nv/2)` the uv origin
+    /// (for the MPI reduction).
+    fn grid_mut(&mut self) -> &mut [Complex<T>];
+
+    /// Zeroes the grid.
+    fn clear(&mut self);
+
+    /// FFT, grid correction and crop: returns the `ny × nx` image (row 0 south, column 0
+    /// east) scaled by `scale`.
+    fn to_image(&mut self, scale: f64) -> Vec<f64>;
+
+    /// The geometry in use.
+    fn geometry(&self) -> &GridGeometry;
+
+    /// Name of the backend, for the output metadata.
+    fn backend_name(&self) -> &'static str;
+}
