@@ -1,1 +1,184 @@
-//! TODO
+//! Image output: FITS ([`fits`]) and the shared atomic-write machinery.
+//!
+//! Every writer goes through [`write_atomically`] (or, for libraries that open files by name
+//! such as HDF5, [`temp_path_for`] + [`commit_temp`]): the bytes are written to a temporary
+//! file beside the destination, fsync'ed, and renamed over it. `rename(2)` within one
+//! directory is atomic on POSIX file systems, so a reader sees either the old file or the
+//! complete new one, never a half-written file, and a failed run leaves any earlier output
+//! untouched.
+
+pub mod fits;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Errors from writing (or reading back) output files. Every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// An I/O operation on `path` failed.
+    #[error("{op} failed for {}: {source}", path.display())]
+    Io {
+        /// The file (or directory) the operation was applied to.
+        path: PathBuf,
+        /// What was being done, e.g. "create temporary file", "rename over destination".
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The caller asked for something that cannot be written (bad keyword, shape mismatch, ...).
+    #[error("cannot write {}: {reason}", path.display())]
+    Invalid {
+        /// The destination file.
+        path: PathBuf,
+        /// What is wrong with the request.
+        reason: String,
+    },
+    /// A file being read is not in the format expected.
+    #[error("malformed file {}: {reason}", path.display())]
+    Malformed {
+        /// The file being read.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl OutputError {
+    fn io(path: &Path, op: &'static str, source: std::io::Error) -> Self {
+        OutputError::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
+    }
+}
+
+/// The temporary file used while writing `path`: `.<name>.tmp-<pid>` in the same directory
+/// (the same directory, hence the same file system, so the final rename is atomic).
+///
+/// Writers that must open a file by name (e.g. HDF5) create this path, write it, then call
+/// [`commit_temp`]. If `path` has no final component (e.g. `/` or `..`) the suffix is appended
+/// to the whole path; [`commit_temp`] will then fail with a clear error.
+pub fn temp_path_for(path: &Path) -> PathBuf {
+    let pid = std::process::id();
+    match path.file_name() {
+        Some(name) => {
+            let mut tmp_name = std::ffi::OsString::from(".");
+            tmp_name.push(name);
+            tmp_name.push(format!(".tmp-{pid}"));
+            path.with_file_name(tmp_name)
+        }
+        None => {
+            let mut s = path.as_os_str().to_os_string();
+            s.push(format!(".tmp-{pid}"));
+            PathBuf::from(s)
+        }
+    }
+}
+
+/// Directory containing `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Removes the temporary file when dropped unless disarmed, so that errors *and panics* in a
+/// writer never leave `.<name>.tmp-<pid>` files behind.
+struct TempGuard<'a> {
+    path: &'a Path,
+    armed: bool,
+}
+
+impl Drop for TempGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: the original error is the one worth reporting.
+            let _ = std::fs::remove_file(self.path);
+        }
+    }
+}
+
+/// fsync the directory holding `path` so the rename itself is durable. Some file systems
+/// refuse fsync on directories (EINVAL); that is not an error worth failing a run for, so
+/// only failures to open the directory are ignored too — the data itself was already synced.
+fn sync_dir(path: &Path) {
+    #[cfg(unix)]
+    if let Ok(dir) = File::open(parent_dir(path)) {
+        let _ = dir.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+fn check_has_file_name(path: &Path) -> Result<(), OutputError> {
+    if path.file_name().is_none() {
+        return Err(OutputError::Invalid {
+            path: path.to_path_buf(),
+            reason: "the path has no file name".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Renames the finished temporary file `tmp` (see [`temp_path_for`]) over `path`, after
+/// fsync'ing it. On failure the temporary file is removed and `path` is left as it was.
+pub fn commit_temp(tmp: &Path, path: &Path) -> Result<(), OutputError> {
+    let mut guard = TempGuard {
+        path: tmp,
+        armed: true,
+    };
+    check_has_file_name(path)?;
+    // The writing library may not have fsync'ed; do it here so that the rename can never
+    // expose a file whose data blocks are not yet on disk.
+    let f = File::options()
+        .write(true)
+        .open(tmp)
+        .map_err(|e| OutputError::io(tmp, "open temporary file for fsync", e))?;
+    f.sync_all()
+        .map_err(|e| OutputError::io(tmp, "fsync temporary file", e))?;
+    drop(f);
+    std::fs::rename(tmp, path)
+        .map_err(|e| OutputError::io(path, "rename temporary file over destination", e))?;
+    guard.armed = false;
+    sync_dir(path);
+    Ok(())
+}
+
+/// Writes `path` atomically: the bytes go to a temporary file beside it
+/// (`.<name>.tmp-<pid>`), which is fsync'ed and renamed over `path`, so a failed run never
+/// leaves a half-written file in place of a good one.
+///
+/// If `write` returns an error (or panics), the temporary file is removed and any existing
+/// file at `path` keeps its old content. The new file gets default permissions (the old
+/// file's permissions are not carried over, as with any replace-by-rename).
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<(), OutputError> {
+    check_has_file_name(path)?;
+    let tmp = temp_path_for(path);
+    let file = File::create(&tmp).map_err(|e| OutputError::io(&tmp, "create temporary file", e))?;
+    let mut guard = TempGuard {
+        path: &tmp,
+        armed: true,
+    };
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    write(&mut w).map_err(|e| OutputError::io(&tmp, "write", e))?;
+    w.flush()
+        .map_err(|e| OutputError::io(&tmp, "flush temporary file", e))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| OutputError::io(&tmp, "flush temporary file", e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| OutputError::io(&tmp, "fsync temporary file", e))?;
+    drop(file);
+    std::fs::rename(&tmp, path)
+        .map_err(|e| OutputError::io(path, "rename temporary file over destination", e))?;
+    guard.armed = false;
+    sync_dir(path);
+    Ok(())
+}
