@@ -351,6 +351,9 @@ fn chunking_is_deterministic_with_noise() {
         "noise rms {rms} for {} samples",
         resid.len()
     );
+    // Rows get independent noise (not one stream reused for every row).
+    let nchan = c.nchan;
+    assert_ne!(resid[..2 * nchan], resid[2 * nchan..4 * nchan]);
     c.noise_jy = 0.3;
     c.seed = 8;
     let other = Simulator::new(&c).unwrap().chunk(0..n);
