@@ -440,11 +440,19 @@ impl Config {
         }
         if let Cell::Arcsec(c) = im.cell_arcsec {
             if !(c.is_finite() && c > 0.0) {
-                return Err(self.bad("image.cell_arcsec", c, "must be a positive number or \"auto\""));
+                return Err(self.bad(
+                    "image.cell_arcsec",
+                    c,
+                    "must be a positive number or \"auto\"",
+                ));
             }
         }
         if !im.tile_size.is_power_of_two() || !(8..=256).contains(&im.tile_size) {
-            return Err(self.bad("image.tile_size", im.tile_size, "must be a power of two in [8, 256]"));
+            return Err(self.bad(
+                "image.tile_size",
+                im.tile_size,
+                "must be a power of two in [8, 256]",
+            ));
         }
         if self.input.chunk_rows == 0 {
             return Err(self.bad("input.chunk_rows", 0, "must be positive"));
@@ -454,27 +462,47 @@ impl Config {
             return Err(self.bad("simulate.dec_deg", s.dec_deg, "must be in [-90, 90]"));
         }
         if !(s.integration_s.is_finite() && s.integration_s > 0.0) {
-            return Err(self.bad("simulate.integration_s", s.integration_s, "must be positive"));
+            return Err(self.bad(
+                "simulate.integration_s",
+                s.integration_s,
+                "must be positive",
+            ));
         }
         if !(s.ha_end_h.is_finite() && s.ha_start_h.is_finite() && s.ha_end_h >= s.ha_start_h) {
-            return Err(self.bad("simulate.ha_end_h", s.ha_end_h, "must be finite and >= ha_start_h"));
+            return Err(self.bad(
+                "simulate.ha_end_h",
+                s.ha_end_h,
+                "must be finite and >= ha_start_h",
+            ));
         }
         if s.nchan == 0 {
             return Err(self.bad("simulate.nchan", 0, "must be at least 1"));
         }
         if !(s.freq_start_hz.is_finite() && s.freq_start_hz > 0.0) {
-            return Err(self.bad("simulate.freq_start_hz", s.freq_start_hz, "must be positive"));
+            return Err(self.bad(
+                "simulate.freq_start_hz",
+                s.freq_start_hz,
+                "must be positive",
+            ));
         }
         let last = s.freq_start_hz + s.freq_step_hz * (s.nchan as f64 - 1.0);
         if !(s.freq_step_hz.is_finite() && last > 0.0) {
-            return Err(self.bad("simulate.freq_step_hz", s.freq_step_hz, "makes a channel frequency <= 0"));
+            return Err(self.bad(
+                "simulate.freq_step_hz",
+                s.freq_step_hz,
+                "makes a channel frequency <= 0",
+            ));
         }
         if !(s.noise_jy.is_finite() && s.noise_jy >= 0.0) {
             return Err(self.bad("simulate.noise_jy", s.noise_jy, "must be >= 0"));
         }
         for (i, c) in s.sources.iter().enumerate() {
             if !c.flux_jy.is_finite() {
-                return Err(self.bad(&format!("simulate.sources[{i}].flux_jy"), c.flux_jy, "must be finite"));
+                return Err(self.bad(
+                    &format!("simulate.sources[{i}].flux_jy"),
+                    c.flux_jy,
+                    "must be finite",
+                ));
             }
             if c.kind == SourceKind::Gaussian && !(c.major_arcsec > 0.0 && c.minor_arcsec > 0.0) {
                 return Err(self.bad(

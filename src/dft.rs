@@ -71,7 +71,11 @@ pub fn relative_l2(a: &[f64], b: &[f64]) -> f64 {
 
 /// Relative maximum error `max |a − b| / max |b|`.
 pub fn relative_max(a: &[f64], b: &[f64]) -> f64 {
-    let num = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let num = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
     let den = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
     num / den
 }

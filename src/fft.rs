@@ -41,7 +41,13 @@ impl<T: Real> Fft2d<T> {
     /// Transforms `grid` (row-major `[nv][nu]`, destroyed) and returns the corrected, cropped
     /// image `[ny][nx]`: `image[y][x] = Re(Ĝ[py][px]) (−1)^(px+py) corr_x[x] corr_y[y] scale` with
     /// `px = x − nx/2`, `py = y − ny/2`, indices of `Ĝ` taken modulo the grid size.
-    pub fn grid_to_image(&self, grid: &mut [Complex<T>], corr_x: &[f64], corr_y: &[f64], scale: f64) -> Vec<f64> {
+    pub fn grid_to_image(
+        &self,
+        grid: &mut [Complex<T>],
+        corr_x: &[f64],
+        corr_y: &[f64],
+        scale: f64,
+    ) -> Vec<f64> {
         let (nu, nv, nx, ny) = (self.nu, self.nv, self.nx, self.ny);
         assert_eq!(grid.len(), nu * nv, "grid size");
         assert!(corr_x.len() == nx && corr_y.len() == ny, "correction sizes");
@@ -84,7 +90,11 @@ impl<T: Real> Fft2d<T> {
                         let px = x as isize - (nx / 2) as isize;
                         for y in 0..ny {
                             let py = y as isize - (ny / 2) as isize;
-                            let sign = if (px + py).rem_euclid(2) == 0 { 1.0 } else { -1.0 };
+                            let sign = if (px + py).rem_euclid(2) == 0 {
+                                1.0
+                            } else {
+                                -1.0
+                            };
                             let val = col[wrap(py, nv)].re.to_f64().unwrap_or(f64::NAN);
                             out[c * ny + y] = val * sign * corr_x[x] * corr_y[y] * scale;
                         }
@@ -130,7 +140,9 @@ mod tests {
                         // Centred indices: cell (nu/2, nv/2) is the origin.
                         let du = u as f64 - (nu / 2) as f64;
                         let dv = v as f64 - (nv / 2) as f64;
-                        let ph = 2.0 * std::f64::consts::PI * (du * px / nu as f64 + dv * py / nv as f64);
+                        let ph = 2.0
+                            * std::f64::consts::PI
+                            * (du * px / nu as f64 + dv * py / nv as f64);
                         s += grid[v * nu + u] * Complex::from_polar(1.0, ph);
                     }
                 }
@@ -155,7 +167,10 @@ mod tests {
         assert!((num / den).sqrt() < 1e-12, "{}", (num / den).sqrt());
 
         let fft32 = Fft2d::<f32>::new(nu, nv, nx, ny);
-        let mut g32: Vec<Complex<f32>> = grid.iter().map(|c| Complex::new(c.re as f32, c.im as f32)).collect();
+        let mut g32: Vec<Complex<f32>> = grid
+            .iter()
+            .map(|c| Complex::new(c.re as f32, c.im as f32))
+            .collect();
         let got32 = fft32.grid_to_image(&mut g32, &vec![1.0; nx], &vec![1.0; ny], 1.0);
         let num: f64 = got32.iter().zip(&want).map(|(a, b)| (a - b).powi(2)).sum();
         assert!((num / den).sqrt() < 1e-5, "{}", (num / den).sqrt());

@@ -25,7 +25,9 @@ pub struct ImageParams {
 /// Plans the grid for `nvis` samples: kernel and oversampling from ε, cost-optimal.
 pub fn plan(p: &ImageParams, nvis: u64) -> Result<GridGeometry, KernelError> {
     let spec = choose_grid(p.nx, p.ny, nvis, p.epsilon, p.tile)?;
-    Ok(GridGeometry::new(p.nx, p.ny, p.cell_rad, &spec, p.epsilon, p.tile))
+    Ok(GridGeometry::new(
+        p.nx, p.ny, p.cell_rad, &spec, p.epsilon, p.tile,
+    ))
 }
 
 /// Whether `precision` at `epsilon` means float64.
@@ -51,6 +53,10 @@ pub fn image_chunks<T: Real>(
     for c in chunks {
         counts.merge(&g.grid_chunk(c, freq_hz, mode));
     }
-    let scale = if counts.sum_weights > 0.0 { 1.0 / counts.sum_weights } else { 0.0 };
+    let scale = if counts.sum_weights > 0.0 {
+        1.0 / counts.sum_weights
+    } else {
+        0.0
+    };
     (g.to_image(scale), counts)
 }

@@ -15,7 +15,9 @@ use std::sync::OnceLock;
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     /// No tabulated kernel reaches the requested accuracy.
-    #[error("no kernel reaches epsilon = {epsilon:e} (the most accurate available gives {best:e})")]
+    #[error(
+        "no kernel reaches epsilon = {epsilon:e} (the most accurate available gives {best:e})"
+    )]
     Unreachable { epsilon: f64, best: f64 },
 }
 
@@ -25,7 +27,9 @@ pub const MIN_WIDTH: usize = 4;
 pub const MAX_WIDTH: usize = 16;
 
 /// Candidate oversampling factors σ = (grid size) / (image size).
-const OVERSAMPLING: [f64; 11] = [1.20, 1.25, 1.30, 1.35, 1.40, 1.50, 1.60, 1.75, 2.00, 2.25, 2.50];
+const OVERSAMPLING: [f64; 11] = [
+    1.20, 1.25, 1.30, 1.35, 1.40, 1.50, 1.60, 1.75, 2.00, 2.25, 2.50,
+];
 
 /// An ES kernel with its accuracy estimate.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,7 +69,10 @@ impl EsKernel {
         for (&x, &w) in q.nodes.iter().zip(&q.weights) {
             let theta = a * (x + 1.0);
             let (s, c) = theta.sin_cos();
-            sum += w * (self.beta * (c - 1.0)).exp() * (2.0 * std::f64::consts::PI * f * half * s).cos() * c;
+            sum += w
+                * (self.beta * (c - 1.0)).exp()
+                * (2.0 * std::f64::consts::PI * f * half * s).cos()
+                * c;
         }
         2.0 * a * half * sum
     }
@@ -185,7 +192,10 @@ pub fn kernel_table() -> &'static [EsKernel] {
         let pairs: Vec<(usize, f64)> = (MIN_WIDTH..=MAX_WIDTH)
             .flat_map(|w| OVERSAMPLING.iter().map(move |&s| (w, s)))
             .collect();
-        pairs.par_iter().map(|&(w, s)| EsKernel::optimised(w, s)).collect()
+        pairs
+            .par_iter()
+            .map(|&(w, s)| EsKernel::optimised(w, s))
+            .collect()
     })
 }
 
@@ -223,7 +233,13 @@ pub fn good_fft_size(min: usize, multiple: usize) -> usize {
 /// Cost model (arbitrary units, calibrated on the CPU gridder): gridding costs
 /// `nvis · (W² + 4W)` and the FFT `N log₂ N` per pass over the `N = nu·nv` grid (the second
 /// pass runs only over the `1/σ` of columns the image keeps).
-pub fn choose_grid(nx: usize, ny: usize, nvis: u64, epsilon: f64, tile: usize) -> Result<GridSpec, KernelError> {
+pub fn choose_grid(
+    nx: usize,
+    ny: usize,
+    nvis: u64,
+    epsilon: f64,
+    tile: usize,
+) -> Result<GridSpec, KernelError> {
     let mut best: Option<(f64, GridSpec)> = None;
     let mut most_accurate = f64::INFINITY;
     for k in kernel_table() {
@@ -231,8 +247,10 @@ pub fn choose_grid(nx: usize, ny: usize, nvis: u64, epsilon: f64, tile: usize) -
         if k.error_estimate > epsilon || k.width > tile + 1 {
             continue;
         }
-        let nu = good_fft_size((nx as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
-        let nv = good_fft_size((ny as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
+        let nu =
+            good_fft_size((nx as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
+        let nv =
+            good_fft_size((ny as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
         let w = k.width as f64;
         let grid_cost = nvis as f64 * (w * w + 4.0 * w) * GRID_COST_PER_POINT;
         let n = (nu * nv) as f64;
@@ -294,7 +312,10 @@ impl PolyKernel {
             .map(|j| (std::f64::consts::PI * (j as f64 + 0.5) / n as f64).cos())
             .collect();
         for k in 0..w {
-            let ys: Vec<f64> = xs.iter().map(|&x| kernel.eval(Self::offset(w, k, 0.5 * (x + 1.0)))).collect();
+            let ys: Vec<f64> = xs
+                .iter()
+                .map(|&x| kernel.eval(Self::offset(w, k, 0.5 * (x + 1.0))))
+                .collect();
             // Chebyshev coefficients, then conversion to monomials in x.
             let mut cheb = vec![0.0; n];
             for (m, c) in cheb.iter_mut().enumerate() {
@@ -311,7 +332,11 @@ impl PolyKernel {
                 coeffs[(degree - d) * w + k] = c;
             }
         }
-        Self { width: w, degree, coeffs }
+        Self {
+            width: w,
+            degree,
+            coeffs,
+        }
     }
 
     /// Offset (grid cells) from the kernel centre of footprint cell `k` for fractional part `s`.
@@ -399,7 +424,12 @@ mod tests {
     #[test]
     fn quadrature_integrates_polynomials_exactly() {
         let q = gauss_legendre(20);
-        let s: f64 = q.nodes.iter().zip(&q.weights).map(|(x, w)| w * x.powi(6)).sum();
+        let s: f64 = q
+            .nodes
+            .iter()
+            .zip(&q.weights)
+            .map(|(x, w)| w * x.powi(6))
+            .sum();
         assert!((s - 2.0 / 7.0).abs() < 1e-14, "{s}");
     }
 
@@ -417,7 +447,10 @@ mod tests {
                 })
                 .sum();
             let q = k.fourier(f);
-            assert!((q - brute).abs() < 1e-7 * brute.abs().max(1e-3), "f={f}: {q} vs {brute}");
+            assert!(
+                (q - brute).abs() < 1e-7 * brute.abs().max(1e-3),
+                "f={f}: {q} vs {brute}"
+            );
         }
     }
 
@@ -434,7 +467,12 @@ mod tests {
     fn polynomial_fit_meets_tolerance() {
         let k = EsKernel::optimised(8, 1.5);
         let p = PolyKernel::fit(&k, 1e-7);
-        assert!(p.max_error(&k) <= 1e-7, "degree {} error {}", p.degree, p.max_error(&k));
+        assert!(
+            p.max_error(&k) <= 1e-7,
+            "degree {} error {}",
+            p.degree,
+            p.max_error(&k)
+        );
         assert!(p.degree < 20, "degree {}", p.degree);
     }
 

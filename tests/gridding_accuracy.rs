@@ -19,9 +19,13 @@ fn random_chunk(nrow: usize, freq_hz: &[f64], cell_rad: f64, seed: u64) -> VisCh
     for _ in 0..nrow {
         let r = uv_max_m * rng.random::<f64>().sqrt();
         let t = rng.random::<f64>() * std::f64::consts::TAU;
-        c.uvw_m.push([r * t.cos(), r * t.sin(), rng.random::<f64>() * 100.0]);
+        c.uvw_m
+            .push([r * t.cos(), r * t.sin(), rng.random::<f64>() * 100.0]);
         for _ in 0..nchan {
-            c.vis.push(Complex32::new(rng.random::<f32>() - 0.5, rng.random::<f32>() - 0.5));
+            c.vis.push(Complex32::new(
+                rng.random::<f32>() - 0.5,
+                rng.random::<f32>() - 0.5,
+            ));
             c.weight.push(0.5 + rng.random::<f32>());
         }
     }
@@ -53,7 +57,16 @@ fn check(eps: f64, double: bool, nx: usize, ny: usize) -> f64 {
     let mut sums = vec![0.0; pixels.len()];
     let mut sumw = 0.0;
     for c in &chunks {
-        sumw += dft::accumulate(c, &freq_hz, nx, ny, cell_rad, &pixels, GridMode::Dirty, &mut sums);
+        sumw += dft::accumulate(
+            c,
+            &freq_hz,
+            nx,
+            ny,
+            cell_rad,
+            &pixels,
+            GridMode::Dirty,
+            &mut sums,
+        );
     }
     let want: Vec<f64> = sums.iter().map(|s| s / sumw).collect();
     let err = relative_l2(&img, &want);

@@ -61,10 +61,20 @@ pub struct CpuGridder<T: Real> {
 impl<T: Real> CpuGridder<T> {
     /// Allocates a zeroed `nv × nu` grid.
     pub fn new(geom: GridGeometry) -> Self {
-        assert!(geom.kernel.width <= geom.tile + 1, "kernel wider than tile + 1");
-        assert!(geom.nu % (2 * geom.tile) == 0 && geom.nv % (2 * geom.tile) == 0, "grid not a multiple of 2 tiles");
+        assert!(
+            geom.kernel.width <= geom.tile + 1,
+            "kernel wider than tile + 1"
+        );
+        assert!(
+            geom.nu % (2 * geom.tile) == 0 && geom.nv % (2 * geom.tile) == 0,
+            "grid not a multiple of 2 tiles"
+        );
         let grid = vec![Complex::<T>::default(); geom.nu * geom.nv];
-        Self { geom, grid, fft: None }
+        Self {
+            geom,
+            grid,
+            fft: None,
+        }
     }
 
     fn ntiles(&self) -> (usize, usize) {
@@ -72,7 +82,13 @@ impl<T: Real> CpuGridder<T> {
     }
 
     /// Turns rows `rows` of `chunk` into tile-sorted records.
-    fn make_block(&self, chunk: &VisChunk, freq_hz: &[f64], rows: std::ops::Range<usize>, mode: GridMode) -> (Block<T>, GridCounts) {
+    fn make_block(
+        &self,
+        chunk: &VisChunk,
+        freq_hz: &[f64],
+        rows: std::ops::Range<usize>,
+        mode: GridMode,
+    ) -> (Block<T>, GridCounts) {
         let g = &self.geom;
         let nchan = freq_hz.len();
         let (ntu, ntv) = self.ntiles();
@@ -147,7 +163,13 @@ impl<T: Real> CpuGridder<T> {
             sorted[*c as usize] = *r;
             *c += 1;
         }
-        (Block { records: sorted, offsets }, counts)
+        (
+            Block {
+                records: sorted,
+                offsets,
+            },
+            counts,
+        )
     }
 
     /// Grids the records of all blocks tile by tile in four colour passes.
@@ -166,14 +188,22 @@ impl<T: Real> CpuGridder<T> {
         }
         // A tile holding more than this many records is itself split across threads.
         let heavy = (total / (4 * rayon::current_num_threads() as u64)).max(4096);
-        let coeffs: Vec<T> = self.geom.poly.coeffs.iter().map(|&c| T::from_f64(c).unwrap_or_default()).collect();
+        let coeffs: Vec<T> = self
+            .geom
+            .poly
+            .coeffs
+            .iter()
+            .map(|&c| T::from_f64(c).unwrap_or_default())
+            .collect();
         let degree = self.geom.poly.degree;
         let (nu, nv, tile) = (self.geom.nu, self.geom.nv, self.geom.tile);
         let grid = GridPtr(self.grid.as_mut_ptr());
         let width = self.geom.kernel.width;
         for colour in 0..4 {
             let tiles: Vec<usize> = (0..ntiles)
-                .filter(|&t| per_tile[t] > 0 && (t % ntu) % 2 == colour % 2 && (t / ntu) % 2 == colour / 2)
+                .filter(|&t| {
+                    per_tile[t] > 0 && (t % ntu) % 2 == colour % 2 && (t / ntu) % 2 == colour / 2
+                })
                 .collect();
             tiles.par_iter().for_each(|&t| {
                 let slices: Vec<&[Record<T>]> = blocks
@@ -209,7 +239,15 @@ impl<T: Real> CpuGridder<T> {
 /// # Safety
 /// `grid` must point to `nu · nv` cells that no other thread accesses in the buffer's
 /// footprint while this runs.
-unsafe fn add_tile<T: Real>(grid: GridPtr<T>, buf: &[T], bw: usize, u0: usize, v0: usize, nu: usize, nv: usize) {
+unsafe fn add_tile<T: Real>(
+    grid: GridPtr<T>,
+    buf: &[T],
+    bw: usize,
+    u0: usize,
+    v0: usize,
+    nu: usize,
+    nv: usize,
+) {
     let (re, im) = buf.split_at(bw * bw);
     for j in 0..bw {
         let v = (v0 + j) % nv;
@@ -228,7 +266,13 @@ unsafe fn add_tile<T: Real>(grid: GridPtr<T>, buf: &[T], bw: usize, u0: usize, v
 }
 
 /// Runs the gridding loop for the kernel width `width`, choosing AVX2+FMA code when available.
-fn dispatch<T: Real>(width: usize, slices: &[&[Record<T>]], coeffs: &[T], degree: usize, bw: usize) -> Vec<T> {
+fn dispatch<T: Real>(
+    width: usize,
+    slices: &[&[Record<T>]],
+    coeffs: &[T],
+    degree: usize,
+    bw: usize,
+) -> Vec<T> {
     macro_rules! go {
         ($($w:literal),*) => {
             match width {
@@ -240,7 +284,12 @@ fn dispatch<T: Real>(width: usize, slices: &[&[Record<T>]], coeffs: &[T], degree
     go!(4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 }
 
-fn run_width<T: Real, const W: usize>(slices: &[&[Record<T>]], coeffs: &[T], degree: usize, bw: usize) -> Vec<T> {
+fn run_width<T: Real, const W: usize>(
+    slices: &[&[Record<T>]],
+    coeffs: &[T],
+    degree: usize,
+    bw: usize,
+) -> Vec<T> {
     let rows: Vec<[T; W]> = coeffs
         .chunks_exact(W)
         .map(|c| {
@@ -253,7 +302,8 @@ fn run_width<T: Real, const W: usize>(slices: &[&[Record<T>]], coeffs: &[T], deg
     let mut buf = vec![T::zero(); 2 * bw * bw];
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             for s in slices {
                 // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                 unsafe { grid_records_avx2::<T, W>(s, &rows, bw, &mut buf) };
@@ -269,13 +319,23 @@ fn run_width<T: Real, const W: usize>(slices: &[&[Record<T>]], coeffs: &[T], deg
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn grid_records_avx2<T: Real, const W: usize>(recs: &[Record<T>], rows: &[[T; W]], bw: usize, buf: &mut [T]) {
+fn grid_records_avx2<T: Real, const W: usize>(
+    recs: &[Record<T>],
+    rows: &[[T; W]],
+    bw: usize,
+    buf: &mut [T],
+) {
     grid_records::<T, W>(recs, rows, bw, buf)
 }
 
 /// The hot loop: kernel by Horner's rule in `x = 2s − 1`, then `W` axpys per record.
 #[inline(always)]
-fn grid_records<T: Real, const W: usize>(recs: &[Record<T>], rows: &[[T; W]], bw: usize, buf: &mut [T]) {
+fn grid_records<T: Real, const W: usize>(
+    recs: &[Record<T>],
+    rows: &[[T; W]],
+    bw: usize,
+    buf: &mut [T],
+) {
     let (bre, bim) = buf.split_at_mut(bw * bw);
     let two = T::one() + T::one();
     for r in recs {
@@ -314,7 +374,14 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
         let nblocks = (4 * rayon::current_num_threads()).min(nrow.max(1));
         let parts: Vec<(Block<T>, GridCounts)> = (0..nblocks)
             .into_par_iter()
-            .map(|b| self.make_block(chunk, freq_hz, crate::vis::split_range(nrow, nblocks, b), mode))
+            .map(|b| {
+                self.make_block(
+                    chunk,
+                    freq_hz,
+                    crate::vis::split_range(nrow, nblocks, b),
+                    mode,
+                )
+            })
             .collect();
         let mut counts = GridCounts::default();
         let mut blocks = Vec::with_capacity(parts.len());
@@ -331,12 +398,16 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
     }
 
     fn clear(&mut self) {
-        self.grid.par_iter_mut().for_each(|c| *c = Complex::default());
+        self.grid
+            .par_iter_mut()
+            .for_each(|c| *c = Complex::default());
     }
 
     fn to_image(&mut self, scale: f64) -> Vec<f64> {
         let g = &self.geom;
-        let fft = self.fft.get_or_insert_with(|| Fft2d::new(g.nu, g.nv, g.nx, g.ny));
+        let fft = self
+            .fft
+            .get_or_insert_with(|| Fft2d::new(g.nu, g.nv, g.nx, g.ny));
         let cx = kernel::correction(&g.kernel, g.nx, g.nu);
         let cy = kernel::correction(&g.kernel, g.ny, g.nv);
         fft.grid_to_image(&mut self.grid, &cx, &cy, scale)

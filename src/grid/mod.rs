@@ -112,7 +112,14 @@ pub enum SampleStatus {
 
 impl GridGeometry {
     /// Builds the geometry for `spec`; the polynomial kernel is fitted to a tenth of ε.
-    pub fn new(nx: usize, ny: usize, cell_rad: f64, spec: &GridSpec, epsilon: f64, tile: usize) -> Self {
+    pub fn new(
+        nx: usize,
+        ny: usize,
+        cell_rad: f64,
+        spec: &GridSpec,
+        epsilon: f64,
+        tile: usize,
+    ) -> Self {
         Self {
             nx,
             ny,
@@ -137,14 +144,26 @@ impl GridGeometry {
 /// pixel size `cell_rad`: flagged, non-finite or non-positive-weight samples are dropped, and
 /// so are samples beyond the grid (|u·cell| or |v·cell| ≥ 1/2).
 #[inline]
-pub fn classify_sample(chunk: &VisChunk, flat: usize, u: f64, v: f64, cell_rad: f64) -> SampleStatus {
+pub fn classify_sample(
+    chunk: &VisChunk,
+    flat: usize,
+    u: f64,
+    v: f64,
+    cell_rad: f64,
+) -> SampleStatus {
     {
         if chunk.is_flagged(flat) {
             return SampleStatus::Flagged;
         }
         let vis = chunk.vis[flat];
         let w = chunk.weight[flat];
-        if !(vis.re.is_finite() && vis.im.is_finite() && w.is_finite() && w > 0.0 && u.is_finite() && v.is_finite()) {
+        if !(vis.re.is_finite()
+            && vis.im.is_finite()
+            && w.is_finite()
+            && w > 0.0
+            && u.is_finite()
+            && v.is_finite())
+        {
             return SampleStatus::Invalid;
         }
         if (u * cell_rad).abs() >= 0.5 || (v * cell_rad).abs() >= 0.5 {

@@ -23,7 +23,7 @@
 //!
 //! # Measurement equation
 //! With λ = c/ν and (u, v, w) in wavelengths,
-//! V(u, v, w) = Σ_sources S·G(u, v)·exp(−2πi (u l + v m + w (n − 1))), n = √(1 − l² − m²),
+//! V(u, v, w) = Σ_sources S·G(u, v)·exp(+2πi (u l + v m + w (n − 1))), n = √(1 − l² − m²),
 //! where G = 1 for a point source and the elliptical-Gaussian taper of [`sky`] otherwise.
 //! Evaluated in f64, stored as `Complex32`. Because the channels are equally spaced, the
 //! phase is linear in channel index: per row and source the phasor of the first channel
@@ -345,8 +345,8 @@ impl Simulator {
         let two_pi_over_c = 2.0 * std::f64::consts::PI / SPEED_OF_LIGHT_M_S;
         let inv_c2 = 1.0 / (SPEED_OF_LIGHT_M_S * SPEED_OF_LIGHT_M_S);
         for s in &self.sources {
-            // Phase per Hz: φ(ν) = −2π (u_m l + v_m m + w_m (n − 1)) ν / c.
-            let k_rad_per_hz = -two_pi_over_c * (u_m * s.l + v_m * s.m + w_m * s.n_minus_1);
+            // Phase per Hz: φ(ν) = +2π (u_m l + v_m m + w_m (n − 1)) ν / c.
+            let k_rad_per_hz = two_pi_over_c * (u_m * s.l + v_m * s.m + w_m * s.n_minus_1);
             let phi0 = k_rad_per_hz * self.freq_start_hz;
             let dphi = k_rad_per_hz * self.freq_step_hz;
             match s.gaussian {

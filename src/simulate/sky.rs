@@ -1,7 +1,7 @@
 //! Sky-model components prepared for the measurement equation.
 //!
 //! A component at direction cosines (l, m), n = √(1 − l² − m²), with flux S and visibility
-//! taper G(u, v) contributes S·G(u, v)·exp(−2πi (u l + v m + w (n − 1))) to the visibility
+//! taper G(u, v) contributes S·G(u, v)·exp(+2πi (u l + v m + w (n − 1))) to the visibility
 //! at (u, v, w) in wavelengths (Thompson, Moran & Swenson 2017, eq. 4.1 and ch. 4; sign
 //! convention of the Measurement Set / WSClean, which the imager inverts).
 //!

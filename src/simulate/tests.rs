@@ -192,7 +192,7 @@ fn offset_point_source_has_flux_amplitude_and_expected_phase() {
         for chan in [0, 1, 15, 16, 17, 40, 69] {
             let f = c.freq_start_hz + chan as f64 * c.freq_step_hz;
             let [u, v, w] = ch.uvw_m[row].map(|x| x * f / SPEED_OF_LIGHT_M_S);
-            let phase = -2.0 * PI * (u * l + v * m + w * (n - 1.0));
+            let phase = 2.0 * PI * (u * l + v * m + w * (n - 1.0));
             let expect = Complex64::from_polar(2.5, phase);
             let got = ch.vis[row * nchan + chan];
             let err =

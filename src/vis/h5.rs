@@ -84,16 +84,31 @@ fn read_string_attr(path: &Path, file: &hdf5::File, name: &str) -> Result<String
         .dtype()
         .and_then(|t| t.to_descriptor())
         .map_err(h5err(path, format!("type of attribute {name}")))?;
-    let read = |r: Result<String, hdf5::Error>| r.map_err(h5err(path, format!("reading attribute {name}")));
+    let read = |r: Result<String, hdf5::Error>| {
+        r.map_err(h5err(path, format!("reading attribute {name}")))
+    };
     match d {
-        TypeDescriptor::VarLenUnicode => read(a.read_scalar::<VarLenUnicode>().map(|s| s.as_str().to_string())),
-        TypeDescriptor::VarLenAscii => read(a.read_scalar::<hdf5::types::VarLenAscii>().map(|s| s.as_str().to_string())),
+        TypeDescriptor::VarLenUnicode => read(
+            a.read_scalar::<VarLenUnicode>()
+                .map(|s| s.as_str().to_string()),
+        ),
+        TypeDescriptor::VarLenAscii => read(
+            a.read_scalar::<hdf5::types::VarLenAscii>()
+                .map(|s| s.as_str().to_string()),
+        ),
         TypeDescriptor::FixedAscii(_) | TypeDescriptor::FixedUnicode(_) => {
             // HDF5 converts between fixed string lengths; 256 bytes is ample for a name.
-            let s = read(a.read_scalar::<hdf5::types::FixedAscii<256>>().map(|s| s.as_str().to_string()))?;
+            let s = read(
+                a.read_scalar::<hdf5::types::FixedAscii<256>>()
+                    .map(|s| s.as_str().to_string()),
+            )?;
             Ok(s.trim_end_matches('\0').trim_end().to_string())
         }
-        other => Err(layout(path, &format!("attribute {name}"), format!("is {other}, expected a string"))),
+        other => Err(layout(
+            path,
+            &format!("attribute {name}"),
+            format!("is {other}, expected a string"),
+        )),
     }
 }
 
@@ -101,11 +116,19 @@ fn read_f64_attr(path: &Path, file: &hdf5::File, name: &str) -> Result<f64, VisF
     let a = file
         .attr(name)
         .map_err(|_| layout(path, &format!("attribute {name}"), "is missing"))?;
-    let v = a
-        .read_scalar::<f64>()
-        .map_err(|e| layout(path, &format!("attribute {name}"), format!("is not a float64 scalar ({e})")))?;
+    let v = a.read_scalar::<f64>().map_err(|e| {
+        layout(
+            path,
+            &format!("attribute {name}"),
+            format!("is not a float64 scalar ({e})"),
+        )
+    })?;
     if !v.is_finite() {
-        return Err(layout(path, &format!("attribute {name}"), format!("= {v} is not finite")));
+        return Err(layout(
+            path,
+            &format!("attribute {name}"),
+            format!("= {v} is not finite"),
+        ));
     }
     Ok(v)
 }
@@ -114,7 +137,9 @@ impl VisReader {
     /// Opens and checks a visibility file: datasets present with consistent shapes and types.
     pub fn open(path: &Path) -> Result<Self, VisFileError> {
         if !path.exists() {
-            return Err(VisFileError::Missing { path: path.to_path_buf() });
+            return Err(VisFileError::Missing {
+                path: path.to_path_buf(),
+            });
         }
         let file = hdf5::File::open(path).map_err(h5err(path, "opening as HDF5"))?;
         let ds = |name: &str| {
@@ -127,12 +152,20 @@ impl VisReader {
         let freq = ds("freq")?;
         let shape = uvw.shape();
         if shape.len() != 2 || shape[1] != 3 {
-            return Err(layout(path, "dataset /uvw", format!("has shape {shape:?}, expected [nrow, 3]")));
+            return Err(layout(
+                path,
+                "dataset /uvw",
+                format!("has shape {shape:?}, expected [nrow, 3]"),
+            ));
         }
         let nrow = shape[0];
         let fshape = freq.shape();
         if fshape.len() != 1 || fshape[0] == 0 {
-            return Err(layout(path, "dataset /freq", format!("has shape {fshape:?}, expected [nchan] with nchan ≥ 1")));
+            return Err(layout(
+                path,
+                "dataset /freq",
+                format!("has shape {fshape:?}, expected [nchan] with nchan ≥ 1"),
+            ));
         }
         let nchan = fshape[0];
         for (name, d) in [("vis", &vis), ("weight", &weight)] {
@@ -140,7 +173,10 @@ impl VisReader {
                 return Err(layout(
                     path,
                     &format!("dataset /{name}"),
-                    format!("has shape {:?}, expected [nrow, nchan] = [{nrow}, {nchan}]", d.shape()),
+                    format!(
+                        "has shape {:?}, expected [nrow, nchan] = [{nrow}, {nchan}]",
+                        d.shape()
+                    ),
                 ));
             }
         }
@@ -151,35 +187,64 @@ impl VisReader {
         };
         match desc(&uvw, "uvw")? {
             TypeDescriptor::Float(_) => {}
-            t => return Err(layout(path, "dataset /uvw", format!("has type {t}, expected float64"))),
-        }
-        match desc(&freq, "freq")? {
-            TypeDescriptor::Float(_) => {}
-            t => return Err(layout(path, "dataset /freq", format!("has type {t}, expected float64"))),
-        }
-        match desc(&weight, "weight")? {
-            TypeDescriptor::Float(_) => {}
-            t => return Err(layout(path, "dataset /weight", format!("has type {t}, expected float32"))),
-        }
-        match desc(&vis, "vis")? {
-            TypeDescriptor::Compound(c) if c.fields.len() == 2 && c.fields[0].name == "r" && c.fields[1].name == "i" => {}
             t => {
                 return Err(layout(
                     path,
-                    "dataset /vis",
-                    format!("has type {t}, expected complex64 (compound of float32 r, i, as h5py writes)"),
+                    "dataset /uvw",
+                    format!("has type {t}, expected float64"),
                 ))
             }
+        }
+        match desc(&freq, "freq")? {
+            TypeDescriptor::Float(_) => {}
+            t => {
+                return Err(layout(
+                    path,
+                    "dataset /freq",
+                    format!("has type {t}, expected float64"),
+                ))
+            }
+        }
+        match desc(&weight, "weight")? {
+            TypeDescriptor::Float(_) => {}
+            t => {
+                return Err(layout(
+                    path,
+                    "dataset /weight",
+                    format!("has type {t}, expected float32"),
+                ))
+            }
+        }
+        match desc(&vis, "vis")? {
+            TypeDescriptor::Compound(c)
+                if c.fields.len() == 2 && c.fields[0].name == "r" && c.fields[1].name == "i" => {}
+            t => return Err(layout(
+                path,
+                "dataset /vis",
+                format!(
+                    "has type {t}, expected complex64 (compound of float32 r, i, as h5py writes)"
+                ),
+            )),
         }
         let (has_flag, flag_is_bool) = match file.dataset("flag") {
             Ok(f) => {
                 if f.shape() != [nrow, nchan] {
-                    return Err(layout(path, "dataset /flag", format!("has shape {:?}, expected [{nrow}, {nchan}]", f.shape())));
+                    return Err(layout(
+                        path,
+                        "dataset /flag",
+                        format!("has shape {:?}, expected [{nrow}, {nchan}]", f.shape()),
+                    ));
                 }
                 match desc(&f, "flag")? {
                     TypeDescriptor::Boolean => (true, true),
                     TypeDescriptor::Unsigned(_) | TypeDescriptor::Integer(_) => (true, false),
-                    t => return Err(layout(path, "dataset /flag", format!("has type {t}, expected uint8 or bool"))),
+                    t => {
+                        return Err(layout(
+                            path,
+                            "dataset /flag",
+                            format!("has type {t}, expected uint8 or bool"),
+                        ))
+                    }
                 }
             }
             Err(_) => (false, false),
@@ -187,7 +252,11 @@ impl VisReader {
         let freq_hz: Vec<f64> = freq.read_raw().map_err(h5err(path, "reading /freq"))?;
         for (i, f) in freq_hz.iter().enumerate() {
             if !(f.is_finite() && *f > 0.0) {
-                return Err(layout(path, "dataset /freq", format!("channel {i} has frequency {f} Hz")));
+                return Err(layout(
+                    path,
+                    "dataset /freq",
+                    format!("channel {i} has frequency {f} Hz"),
+                ));
             }
         }
         let meta = VisMeta {
@@ -215,19 +284,31 @@ impl VisReader {
     pub fn read_rows(&self, rows: Range<usize>) -> Result<VisChunk, VisFileError> {
         let p = &self.path;
         let sel = s![rows.start..rows.end, ..];
-        let ds = |name: &str| self.file.dataset(name).map_err(h5err(p, format!("opening /{name}")));
-        let uvw: Array2<f64> = ds("uvw")?.read_slice_2d(sel).map_err(h5err(p, format!("reading /uvw rows {rows:?}")))?;
-        let vis: Array2<H5Complex32> = ds("vis")?.read_slice_2d(sel).map_err(h5err(p, format!("reading /vis rows {rows:?}")))?;
+        let ds = |name: &str| {
+            self.file
+                .dataset(name)
+                .map_err(h5err(p, format!("opening /{name}")))
+        };
+        let uvw: Array2<f64> = ds("uvw")?
+            .read_slice_2d(sel)
+            .map_err(h5err(p, format!("reading /uvw rows {rows:?}")))?;
+        let vis: Array2<H5Complex32> = ds("vis")?
+            .read_slice_2d(sel)
+            .map_err(h5err(p, format!("reading /vis rows {rows:?}")))?;
         let weight: Array2<f32> = ds("weight")?
             .read_slice_2d(sel)
             .map_err(h5err(p, format!("reading /weight rows {rows:?}")))?;
         let flag: Vec<bool> = if !self.has_flag {
             Vec::new()
         } else if self.flag_is_bool {
-            let f: Array2<bool> = ds("flag")?.read_slice_2d(sel).map_err(h5err(p, format!("reading /flag rows {rows:?}")))?;
+            let f: Array2<bool> = ds("flag")?
+                .read_slice_2d(sel)
+                .map_err(h5err(p, format!("reading /flag rows {rows:?}")))?;
             f.into_iter().collect()
         } else {
-            let f: Array2<u8> = ds("flag")?.read_slice_2d(sel).map_err(h5err(p, format!("reading /flag rows {rows:?}")))?;
+            let f: Array2<u8> = ds("flag")?
+                .read_slice_2d(sel)
+                .map_err(h5err(p, format!("reading /flag rows {rows:?}")))?;
             f.into_iter().map(|x| x != 0).collect()
         };
         Ok(VisChunk {
@@ -267,7 +348,11 @@ impl VisWriter {
         let chunk_rows = (1 << 20) / (8 * nchan).max(1);
         let chunk_rows = chunk_rows.clamp(1, nrow.max(1));
         let e = |what: &str| h5err(path, format!("creating {what}"));
-        file.new_dataset::<f64>().shape([nrow, 3]).chunk([chunk_rows, 3]).create("uvw").map_err(e("/uvw"))?;
+        file.new_dataset::<f64>()
+            .shape([nrow, 3])
+            .chunk([chunk_rows, 3])
+            .create("uvw")
+            .map_err(e("/uvw"))?;
         file.new_dataset::<H5Complex32>()
             .shape([nrow, nchan])
             .chunk([chunk_rows, nchan])
@@ -285,8 +370,13 @@ impl VisWriter {
                 .create("flag")
                 .map_err(e("/flag"))?;
         }
-        let freq = file.new_dataset::<f64>().shape([nchan]).create("freq").map_err(e("/freq"))?;
-        freq.write(&meta.freq_hz).map_err(h5err(path, "writing /freq"))?;
+        let freq = file
+            .new_dataset::<f64>()
+            .shape([nchan])
+            .create("freq")
+            .map_err(e("/freq"))?;
+        freq.write(&meta.freq_hz)
+            .map_err(h5err(path, "writing /freq"))?;
         let tel: VarLenUnicode = meta
             .telescope
             .parse()
@@ -328,20 +418,32 @@ impl VisWriter {
         }
         let nchan = chunk.vis.len() / n;
         let r = chunk.row0..chunk.row0 + n;
-        let ds = |name: &str| self.file.dataset(name).map_err(h5err(p, format!("opening /{name}")));
+        let ds = |name: &str| {
+            self.file
+                .dataset(name)
+                .map_err(h5err(p, format!("opening /{name}")))
+        };
         let uvw = Array2::from_shape_fn((n, 3), |(i, j)| chunk.uvw_m[i][j]);
-        ds("uvw")?.write_slice(&uvw, s![r.clone(), ..]).map_err(h5err(p, "writing /uvw"))?;
+        ds("uvw")?
+            .write_slice(&uvw, s![r.clone(), ..])
+            .map_err(h5err(p, "writing /uvw"))?;
         let vis = Array2::from_shape_fn((n, nchan), |(i, j)| {
             let c = chunk.vis[i * nchan + j];
             H5Complex32 { r: c.re, i: c.im }
         });
-        ds("vis")?.write_slice(&vis, s![r.clone(), ..]).map_err(h5err(p, "writing /vis"))?;
+        ds("vis")?
+            .write_slice(&vis, s![r.clone(), ..])
+            .map_err(h5err(p, "writing /vis"))?;
         let w = Array2::from_shape_vec((n, nchan), chunk.weight.clone())
             .map_err(|e| layout(p, "dataset /weight", e.to_string()))?;
-        ds("weight")?.write_slice(&w, s![r.clone(), ..]).map_err(h5err(p, "writing /weight"))?;
+        ds("weight")?
+            .write_slice(&w, s![r.clone(), ..])
+            .map_err(h5err(p, "writing /weight"))?;
         if !chunk.flag.is_empty() {
             let f = Array2::from_shape_fn((n, nchan), |(i, j)| u8::from(chunk.flag[i * nchan + j]));
-            ds("flag")?.write_slice(&f, s![r, ..]).map_err(h5err(p, "writing /flag"))?;
+            ds("flag")?
+                .write_slice(&f, s![r, ..])
+                .map_err(h5err(p, "writing /flag"))?;
         }
         Ok(())
     }
@@ -361,10 +463,18 @@ mod tests {
         };
         let chunk = VisChunk {
             row0: 0,
-            uvw_m: (0..nrow).map(|r| [r as f64 * 1.5, -(r as f64), 0.25 * r as f64]).collect(),
-            vis: (0..nrow * nchan).map(|i| Complex32::new(i as f32 * 0.5, -(i as f32))).collect(),
+            uvw_m: (0..nrow)
+                .map(|r| [r as f64 * 1.5, -(r as f64), 0.25 * r as f64])
+                .collect(),
+            vis: (0..nrow * nchan)
+                .map(|i| Complex32::new(i as f32 * 0.5, -(i as f32)))
+                .collect(),
             weight: (0..nrow * nchan).map(|i| 1.0 + (i % 7) as f32).collect(),
-            flag: if with_flag { (0..nrow * nchan).map(|i| i % 3 == 0).collect() } else { vec![] },
+            flag: if with_flag {
+                (0..nrow * nchan).map(|i| i % 3 == 0).collect()
+            } else {
+                vec![]
+            },
         };
         (meta, chunk)
     }
@@ -406,14 +516,20 @@ mod tests {
     #[test]
     fn missing_file_and_dataset_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let e = VisReader::open(&dir.path().join("nope.h5")).err().unwrap().to_string();
+        let e = VisReader::open(&dir.path().join("nope.h5"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("nope.h5") && e.contains("does not exist"), "{e}");
         let path = dir.path().join("partial.h5");
         let f = hdf5::File::create(&path).unwrap();
         f.new_dataset::<f64>().shape([4, 3]).create("uvw").unwrap();
         drop(f);
         let e = VisReader::open(&path).err().unwrap().to_string();
-        assert!(e.contains("partial.h5") && e.contains("/vis") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("partial.h5") && e.contains("/vis") && e.contains("missing"),
+            "{e}"
+        );
     }
 
     #[test]
