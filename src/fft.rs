@@ -1,8 +1,9 @@
 //! 2-D backward FFT of the uv grid to the image plane with rustfft, planned once and run with
 //! rayon: rows (along u) in parallel, then columns (along v) in blocks gathered into contiguous
 //! scratch, for only the `nx` columns the cropped image keeps (a "pruned" second pass, as
-//! ducc0's wgridder does). Grid correction, the centring sign `(−1)^(px+py)` and the crop are
-//! fused into the column pass, so the full-size transformed grid is never written back.
+//! ducc0's wgridder does). The centring sign `(−1)^(px+py)` and the crop are fused into the
+//! column pass, so the full-size transformed grid is never written back; grid correction is
+//! a separate, cheap pass over the image ([`correct`]).
 use std::sync::Arc;
 
 use num_complex::Complex;
@@ -38,19 +39,12 @@ impl<T: Real> Fft2d<T> {
         }
     }
 
-    /// Transforms `grid` (row-major `[nv][nu]`, destroyed) and returns the corrected, cropped
-    /// image `[ny][nx]`: `image[y][x] = Re(Ĝ[py][px]) (−1)^(px+py) corr_x[x] corr_y[y] scale` with
+    /// Transforms `grid` (row-major `[nv][nu]`, cell `(nu/2, nv/2)` the origin; destroyed) and
+    /// returns the cropped image `[ny][nx]`: `image[y][x] = Re(Ĝ[py][px]) (−1)^(px+py)` with
     /// `px = x − nx/2`, `py = y − ny/2`, indices of `Ĝ` taken modulo the grid size.
-    pub fn grid_to_image(
-        &self,
-        grid: &mut [Complex<T>],
-        corr_x: &[f64],
-        corr_y: &[f64],
-        scale: f64,
-    ) -> Vec<f64> {
+    pub fn grid_to_image(&self, grid: &mut [Complex<T>]) -> Vec<f64> {
         let (nu, nv, nx, ny) = (self.nu, self.nv, self.nx, self.ny);
         assert_eq!(grid.len(), nu * nv, "grid size");
-        assert!(corr_x.len() == nx && corr_y.len() == ny, "correction sizes");
         // Pass 1: every row along u. Rows that are all zero stay zero and are skipped.
         let row_scratch = self.row.get_inplace_scratch_len();
         grid.par_chunks_mut(nu).for_each_init(
@@ -96,7 +90,7 @@ impl<T: Real> Fft2d<T> {
                                 -1.0
                             };
                             let val = col[wrap(py, nv)].re.to_f64().unwrap_or(f64::NAN);
-                            out[c * ny + y] = val * sign * corr_x[x] * corr_y[y] * scale;
+                            out[c * ny + y] = val * sign;
                         }
                     }
                     (xs[0], out)
@@ -114,6 +108,20 @@ impl<T: Real> Fft2d<T> {
         }
         image
     }
+}
+
+/// Grid correction and normalisation in place: `image[y][x] *= corr_x[x] · corr_y[y] · scale`.
+pub fn correct(image: &mut [f64], corr_x: &[f64], corr_y: &[f64], scale: f64) {
+    let nx = corr_x.len();
+    assert_eq!(image.len(), nx * corr_y.len(), "correction sizes");
+    image
+        .par_chunks_mut(nx)
+        .zip(corr_y.par_iter())
+        .for_each(|(row, &cy)| {
+            for (p, &cx) in row.iter_mut().zip(corr_x) {
+                *p *= cx * cy * scale;
+            }
+        });
 }
 
 /// `i mod n` for a possibly negative `i`.
@@ -161,7 +169,7 @@ mod tests {
             .collect();
         let want = naive(&grid, nu, nv, nx, ny);
         let fft = Fft2d::<f64>::new(nu, nv, nx, ny);
-        let got = fft.grid_to_image(&mut grid.clone(), &vec![1.0; nx], &vec![1.0; ny], 1.0);
+        let got = fft.grid_to_image(&mut grid.clone());
         let num: f64 = got.iter().zip(&want).map(|(a, b)| (a - b).powi(2)).sum();
         let den: f64 = want.iter().map(|b| b * b).sum();
         assert!((num / den).sqrt() < 1e-12, "{}", (num / den).sqrt());
@@ -171,7 +179,7 @@ mod tests {
             .iter()
             .map(|c| Complex::new(c.re as f32, c.im as f32))
             .collect();
-        let got32 = fft32.grid_to_image(&mut g32, &vec![1.0; nx], &vec![1.0; ny], 1.0);
+        let got32 = fft32.grid_to_image(&mut g32);
         let num: f64 = got32.iter().zip(&want).map(|(a, b)| (a - b).powi(2)).sum();
         assert!((num / den).sqrt() < 1e-5, "{}", (num / den).sqrt());
     }

@@ -58,5 +58,5 @@ pub fn image_chunks<T: Real>(
     } else {
         0.0
     };
-    (g.to_image(scale), counts)
+    (g.to_image(scale).0, counts)
 }

@@ -15,7 +15,9 @@
 use num_complex::Complex;
 use rayon::prelude::*;
 
-use super::{GridCounts, GridGeometry, GridMode, Gridder, Real, SampleStatus};
+use std::time::Instant;
+
+use super::{GridCounts, GridGeometry, GridMode, Gridder, ImageTimings, Real, SampleStatus};
 use crate::constants::SPEED_OF_LIGHT_M_S;
 use crate::fft::Fft2d;
 use crate::kernel;
@@ -403,14 +405,20 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
             .for_each(|c| *c = Complex::default());
     }
 
-    fn to_image(&mut self, scale: f64) -> Vec<f64> {
+    fn to_image(&mut self, scale: f64) -> (Vec<f64>, ImageTimings) {
         let g = &self.geom;
+        let t = Instant::now();
         let fft = self
             .fft
             .get_or_insert_with(|| Fft2d::new(g.nu, g.nv, g.nx, g.ny));
+        let mut image = fft.grid_to_image(&mut self.grid);
+        let fft_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let cx = kernel::correction(&g.kernel, g.nx, g.nu);
         let cy = kernel::correction(&g.kernel, g.ny, g.nv);
-        fft.grid_to_image(&mut self.grid, &cx, &cy, scale)
+        crate::fft::correct(&mut image, &cx, &cy, scale);
+        let correct_s = t.elapsed().as_secs_f64();
+        (image, ImageTimings { fft_s, correct_s })
     }
 
     fn geometry(&self) -> &GridGeometry {

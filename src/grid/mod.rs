@@ -76,6 +76,15 @@ impl GridCounts {
     }
 }
 
+/// Seconds spent turning a grid into an image.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ImageTimings {
+    /// 2-D FFT (with crop).
+    pub fft_s: f64,
+    /// Grid correction and normalisation.
+    pub correct_s: f64,
+}
+
 /// Geometry shared by all gridders: grid size, pixel size and kernel.
 #[derive(Clone, Debug)]
 pub struct GridGeometry {
@@ -186,8 +195,8 @@ pub trait Gridder<T: Real> {
     fn clear(&mut self);
 
     /// FFT, grid correction and crop: returns the `ny × nx` image (row 0 south, column 0
-    /// east) scaled by `scale`.
-    fn to_image(&mut self, scale: f64) -> Vec<f64>;
+    /// east) scaled by `scale`, and the seconds spent in the FFT and in the correction.
+    fn to_image(&mut self, scale: f64) -> (Vec<f64>, ImageTimings);
 
     /// The geometry in use.
     fn geometry(&self) -> &GridGeometry;

@@ -8,6 +8,7 @@
 //! untouched.
 
 pub mod fits;
+pub mod h5image;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -34,6 +35,17 @@ pub enum OutputError {
         path: PathBuf,
         /// What is wrong with the request.
         reason: String,
+    },
+    /// An HDF5 operation on `path` failed.
+    #[error("{what} failed for {}: {source}", path.display())]
+    Hdf5 {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: hdf5::Error,
     },
     /// A file being read is not in the format expected.
     #[error("malformed file {}: {reason}", path.display())]
@@ -62,7 +74,12 @@ impl OutputError {
 /// [`commit_temp`]. If `path` has no final component (e.g. `/` or `..`) the suffix is appended
 /// to the whole path; [`commit_temp`] will then fail with a clear error.
 pub fn temp_path_for(path: &Path) -> PathBuf {
-    let pid = std::process::id();
+    temp_path_with_id(path, std::process::id())
+}
+
+/// [`temp_path_for`] with an explicit id in place of this process's pid (so that several MPI
+/// ranks can agree on rank 0's temporary file).
+pub fn temp_path_with_id(path: &Path, pid: u32) -> PathBuf {
     match path.file_name() {
         Some(name) => {
             let mut tmp_name = std::ffi::OsString::from(".");

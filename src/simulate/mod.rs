@@ -301,6 +301,31 @@ impl Simulator {
         ]
     }
 
+    /// Rows `rows` with uvw and weights only (visibilities left at zero): all a PSF or the
+    /// uv extent needs, without evaluating the measurement equation.
+    ///
+    /// # Panics
+    /// If `rows.end > self.nrow()` (a caller bug, not user input).
+    pub fn uvw_chunk(&self, rows: Range<usize>) -> VisChunk {
+        assert!(
+            rows.end <= self.nrow,
+            "Simulator::uvw_chunk: rows {rows:?} outside 0..{}",
+            self.nrow
+        );
+        let n = rows.len() * self.nchan();
+        VisChunk {
+            row0: rows.start,
+            uvw_m: rows
+                .clone()
+                .into_par_iter()
+                .map(|r| self.uvw_m(r))
+                .collect(),
+            vis: vec![Complex32::new(0.0, 0.0); n],
+            weight: vec![1.0; n],
+            flag: Vec::new(),
+        }
+    }
+
     /// Rows `rows` of the observation, computed rayon-parallel over rows. Deterministic: a
     /// row's values do not depend on how rows are split into chunks or ranks.
     ///

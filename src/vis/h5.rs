@@ -218,13 +218,15 @@ impl VisReader {
         match desc(&vis, "vis")? {
             TypeDescriptor::Compound(c)
                 if c.fields.len() == 2 && c.fields[0].name == "r" && c.fields[1].name == "i" => {}
-            t => return Err(layout(
-                path,
-                "dataset /vis",
-                format!(
+            t => {
+                return Err(layout(
+                    path,
+                    "dataset /vis",
+                    format!(
                     "has type {t}, expected complex64 (compound of float32 r, i, as h5py writes)"
                 ),
-            )),
+                ))
+            }
         }
         let (has_flag, flag_is_bool) = match file.dataset("flag") {
             Ok(f) => {
