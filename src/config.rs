@@ -387,7 +387,7 @@ fn default_patch() -> usize {
     32
 }
 fn default_nrandom() -> usize {
-    256
+    128
 }
 
 impl Config {

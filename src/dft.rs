@@ -1,6 +1,7 @@
 //! The direct Fourier transform (float64), the reference every imaging path is checked
 //! against: `I(l, m) = Σ w Re[V exp(−2πi (u l + v m))] / Σ w` over the samples the gridders use
 //! (same selection rule, [`crate::grid::classify_sample`]), at chosen pixels.
+use num_complex::Complex64;
 use rayon::prelude::*;
 
 use crate::constants::SPEED_OF_LIGHT_M_S;
@@ -10,18 +11,29 @@ use crate::vis::VisChunk;
 /// Pixel `(x, y)` of an `nx × ny` image: 0-based, row 0 south, column 0 east.
 pub type Pixel = (usize, usize);
 
+/// Image geometry for the DFT: `nx × ny` pixels of `cell_rad` radians, phase centre at
+/// pixel `(nx/2, ny/2)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PixelGrid {
+    /// Image width, pixels.
+    pub nx: usize,
+    /// Image height, pixels.
+    pub ny: usize,
+    /// Pixel size, radians.
+    pub cell_rad: f64,
+}
+
 /// Accumulates the un-normalised DFT `Σ w Re[V e^{−2πi(ul+vm)}]` of `chunk` at `pixels` into
 /// `sums`, and returns the sum of the used weights.
 pub fn accumulate(
     chunk: &VisChunk,
     freq_hz: &[f64],
-    nx: usize,
-    ny: usize,
-    cell_rad: f64,
+    grid: PixelGrid,
     pixels: &[Pixel],
     mode: GridMode,
     sums: &mut [f64],
 ) -> f64 {
+    let PixelGrid { nx, ny, cell_rad } = grid;
     let nchan = freq_hz.len();
     // Used samples as (u, v, w·V) in wavelengths and Jy, f64.
     let mut samples: Vec<(f64, f64, f64, f64)> = Vec::new();
@@ -43,19 +55,62 @@ pub fn accumulate(
             samples.push((u, v, w * re, w * im));
         }
     }
-    let add: Vec<f64> = pixels
-        .par_iter()
-        .map(|&(x, y)| {
-            let l = -(x as f64 - (nx / 2) as f64) * cell_rad;
-            let m = (y as f64 - (ny / 2) as f64) * cell_rad;
-            let mut s = 0.0;
-            for &(u, v, re, im) in &samples {
-                let (sin, cos) = (-2.0 * std::f64::consts::PI * (u * l + v * m)).sin_cos();
-                s += re * cos - im * sin;
+    // Pixels in runs of consecutive x on one row: one sin_cos per run and sample, then a
+    // complex rotation per pixel (the phase steps by 2π u·cell per pixel along x).
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new(); // (first pixel index, x0, y)
+    let mut run_len: Vec<usize> = Vec::new();
+    for (i, &(x, y)) in pixels.iter().enumerate() {
+        match (runs.last(), run_len.last_mut()) {
+            (Some(&(_, x0, y0)), Some(len)) if y0 == y && x == x0 + *len => *len += 1,
+            _ => {
+                runs.push((i, x, y));
+                run_len.push(1);
             }
-            s
-        })
-        .collect();
+        }
+    }
+    let two_pi = 2.0 * std::f64::consts::PI;
+    let add = samples
+        .par_chunks(1024)
+        .fold(
+            || vec![0.0; pixels.len()],
+            |mut acc, block| {
+                for &(u, v, re, im) in block {
+                    let step = Complex64::from_polar(1.0, two_pi * u * cell_rad);
+                    let ystep = Complex64::from_polar(1.0, -two_pi * v * cell_rad);
+                    // Start phasor of the previous run, reused when this run sits directly
+                    // above it (the rows of a rectangular patch): one rotation, no sin_cos.
+                    let mut prev: Option<(usize, usize, usize, Complex64)> = None;
+                    for (&(first, x0, y), &len) in runs.iter().zip(&run_len) {
+                        let e0 = match prev {
+                            Some((px0, py, plen, pe))
+                                if px0 == x0 && plen == len && py + 1 == y =>
+                            {
+                                pe * ystep
+                            }
+                            _ => {
+                                let l = -(x0 as f64 - (nx / 2) as f64) * cell_rad;
+                                let m = (y as f64 - (ny / 2) as f64) * cell_rad;
+                                Complex64::from_polar(1.0, -two_pi * (u * l + v * m))
+                            }
+                        };
+                        prev = Some((x0, y, len, e0));
+                        let mut e = e0;
+                        for a in &mut acc[first..first + len] {
+                            *a += re * e.re - im * e.im;
+                            e *= step;
+                        }
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![0.0; pixels.len()],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
     for (a, b) in sums.iter_mut().zip(add) {
         *a += b;
     }

@@ -184,17 +184,31 @@ fn gauss_legendre(n: usize) -> Quadrature {
     Quadrature { nodes, weights }
 }
 
-/// The table of optimised kernels for every candidate (W, σ), built once per process.
+/// Computes the optimised kernel for every candidate (W, σ) (about 2 s on two cores; the
+/// result is stored in [`crate::kernel_table`] so runs don't pay for it).
+pub fn compute_kernel_table() -> Vec<EsKernel> {
+    use rayon::prelude::*;
+    let pairs: Vec<(usize, f64)> = (MIN_WIDTH..=MAX_WIDTH)
+        .flat_map(|w| OVERSAMPLING.iter().map(move |&s| (w, s)))
+        .collect();
+    pairs
+        .par_iter()
+        .map(|&(w, s)| EsKernel::optimised(w, s))
+        .collect()
+}
+
+/// The table of optimised kernels for every candidate (W, σ) (precomputed).
 pub fn kernel_table() -> &'static [EsKernel] {
     static TABLE: OnceLock<Vec<EsKernel>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        use rayon::prelude::*;
-        let pairs: Vec<(usize, f64)> = (MIN_WIDTH..=MAX_WIDTH)
-            .flat_map(|w| OVERSAMPLING.iter().map(move |&s| (w, s)))
-            .collect();
-        pairs
-            .par_iter()
-            .map(|&(w, s)| EsKernel::optimised(w, s))
+        crate::kernel_table::KERNELS
+            .iter()
+            .map(|&(width, oversampling, beta, error_estimate)| EsKernel {
+                width,
+                beta,
+                oversampling,
+                error_estimate,
+            })
             .collect()
     })
 }
@@ -420,6 +434,24 @@ pub fn correction(kernel: &EsKernel, n_image: usize, n_grid: usize) -> Vec<f64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_matches_computation() {
+        let table = kernel_table();
+        assert_eq!(
+            table.len(),
+            (MAX_WIDTH - MIN_WIDTH + 1) * OVERSAMPLING.len()
+        );
+        for i in [0, 37, 88, table.len() - 1] {
+            let t = table[i];
+            let k = EsKernel::optimised(t.width, t.oversampling);
+            assert!((k.beta - t.beta).abs() < 1e-9 * t.beta, "{k:?} vs {t:?}");
+            assert!(
+                (k.error_estimate - t.error_estimate).abs() <= 1e-6 * t.error_estimate,
+                "{k:?} vs {t:?}"
+            );
+        }
+    }
 
     #[test]
     fn quadrature_integrates_polynomials_exactly() {

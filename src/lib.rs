@@ -16,6 +16,7 @@ pub mod grid;
 pub mod image;
 pub mod info;
 pub mod kernel;
+pub mod kernel_table;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

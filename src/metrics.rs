@@ -163,6 +163,23 @@ impl RunMetrics {
         })
     }
 
+    /// Adds `seconds` of `stage` done by rank 0 alone after the gather (writing outputs).
+    pub fn add_root_stage(&mut self, stage: &str, seconds: f64) {
+        if let Some(s) = self.stages.iter_mut().find(|s| s.stage == stage) {
+            s.per_rank_s[0] += seconds;
+            let n = s.per_rank_s.len() as f64;
+            s.max_s = s.per_rank_s.iter().cloned().fold(0.0, f64::max);
+            s.min_s = s.per_rank_s.iter().cloned().fold(f64::INFINITY, f64::min);
+            s.mean_s = s.per_rank_s.iter().sum::<f64>() / n;
+            s.imbalance = if s.mean_s > 0.0 {
+                s.max_s / s.mean_s
+            } else {
+                1.0
+            };
+        }
+        self.total_wall_s += seconds;
+    }
+
     /// A human-readable table.
     pub fn table(&self) -> String {
         let mut s = format!(

@@ -1,1 +1,554 @@
-//! TODO
+//! The per-rank imaging pipeline behind `rimager image` (and the data sources shared with
+//! `rimager simulate` and `rimager verify`).
+//!
+//! Each rank takes its contiguous share of rows ([`Dist::my_rows`]), reads or simulates them in
+//! chunks of `input.chunk_rows` and grids each chunk; the grids are summed to rank 0
+//! ([`Dist::sum_to_root`]), which transforms, corrects, normalises by the global sum of weights
+//! and writes the outputs. Every rank plans the same grid from global quantities (total sample
+//! count, global uv extent), so the reduction is well defined.
+use std::path::{Path, PathBuf};
+
+use tracing::{info, warn};
+
+use crate::config::{Cell, Config, Source};
+use crate::constants::{RAD_PER_ARCSEC, SPEED_OF_LIGHT_M_S};
+use crate::dist::Dist;
+use crate::grid::cpu::CpuGridder;
+use crate::grid::{GridCounts, GridGeometry, GridMode, Gridder, Real};
+use crate::image::{plan, wants_double, ImageParams};
+use crate::kernel::KernelError;
+use crate::metrics::{RunMetrics, StageTimes};
+use crate::output::fits::{write_fits_image, FitsValue, SkyWcs};
+use crate::output::h5image::{write_image_h5, ImageInfo};
+use crate::output::OutputError;
+use crate::simulate::{SimError, Simulator};
+use crate::vis::h5::{VisFileError, VisReader};
+use crate::vis::{VisChunk, VisMeta};
+
+/// Errors of the imaging pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Reading visibilities failed.
+    #[error(transparent)]
+    Vis(#[from] VisFileError),
+    /// Simulating visibilities failed.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    /// No kernel reaches ε.
+    #[error("image.epsilon: {0}")]
+    Kernel(#[from] KernelError),
+    /// Writing outputs failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// Nothing to image.
+    #[error(
+        "{source_name}: total weight of usable samples is zero ({used} used, {flagged} flagged, {invalid} NaN/Inf or \
+         weight <= 0, {outside} beyond the grid)"
+    )]
+    ZeroWeight {
+        source_name: String,
+        used: u64,
+        flagged: u64,
+        invalid: u64,
+        outside: u64,
+    },
+    /// The uv extent could not be determined for `cell_arcsec = "auto"`.
+    #[error("{0}: cannot choose cell_arcsec = \"auto\": no finite, non-zero uv coordinates")]
+    NoUvExtent(String),
+    /// A metrics file could not be written.
+    #[error("writing metrics {path}: {source}")]
+    Metrics { path: PathBuf, source: OutputError },
+    /// The output directory could not be created.
+    #[error("cannot create output directory {path}: {source}")]
+    OutputDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where visibilities come from: a file, or the simulator.
+pub enum VisSource {
+    /// An HDF5 visibility file.
+    File(VisReader),
+    /// In-memory simulation of `[simulate]`.
+    Sim(Box<Simulator>),
+}
+
+impl VisSource {
+    /// Opens the source the configuration names.
+    pub fn open(cfg: &Config) -> Result<Self, PipelineError> {
+        Ok(match cfg.input.source {
+            Source::File => VisSource::File(VisReader::open(&cfg.input.path)?),
+            Source::Simulate => VisSource::Sim(Box::new(Simulator::new(&cfg.simulate)?)),
+        })
+    }
+
+    /// A short name for messages: the file path or "simulation".
+    pub fn name(&self, cfg: &Config) -> String {
+        match self {
+            VisSource::File(_) => cfg.input.path.display().to_string(),
+            VisSource::Sim(_) => "simulated observation".into(),
+        }
+    }
+
+    /// Observation metadata.
+    pub fn meta(&self) -> VisMeta {
+        match self {
+            VisSource::File(r) => r.meta().clone(),
+            VisSource::Sim(s) => s.meta(),
+        }
+    }
+
+    /// Reads (or simulates) `rows`. With `need_vis = false` a simulation skips the measurement
+    /// equation (the PSF needs only uvw and weights).
+    pub fn read(
+        &self,
+        rows: std::ops::Range<usize>,
+        need_vis: bool,
+    ) -> Result<VisChunk, PipelineError> {
+        Ok(match self {
+            VisSource::File(r) => r.read_rows(rows)?,
+            VisSource::Sim(s) if need_vis => s.chunk(rows),
+            VisSource::Sim(s) => s.uvw_chunk(rows),
+        })
+    }
+
+    /// Whether reading is simulation (timed as "simulate", not "read").
+    pub fn is_simulation(&self) -> bool {
+        matches!(self, VisSource::Sim(_))
+    }
+
+    /// Largest |u| and |v| over `rows`, metres.
+    pub fn max_uv_m(
+        &self,
+        rows: std::ops::Range<usize>,
+        chunk_rows: usize,
+    ) -> Result<f64, PipelineError> {
+        let mut m: f64 = 0.0;
+        let mut start = rows.start;
+        while start < rows.end {
+            let end = (start + chunk_rows).min(rows.end);
+            let uvw = match self {
+                VisSource::File(r) => r.read_uvw(start..end)?,
+                VisSource::Sim(s) => s.uvw_chunk(start..end).uvw_m,
+            };
+            for [u, v, _] in uvw {
+                if u.is_finite() && v.is_finite() {
+                    m = m.max(u.abs()).max(v.abs());
+                }
+            }
+            start = end;
+        }
+        Ok(m)
+    }
+}
+
+/// Pixel size in radians: the configured one, or for `"auto"` a third of the finest fringe,
+/// `1 / (3 max(|u|, |v|))` at the highest frequency, over all ranks.
+pub fn cell_rad(
+    cfg: &Config,
+    source: &VisSource,
+    meta: &VisMeta,
+    dist: &Dist,
+) -> Result<f64, PipelineError> {
+    match cfg.image.cell_arcsec {
+        Cell::Arcsec(a) => Ok(a * RAD_PER_ARCSEC),
+        Cell::Auto(_) => {
+            let local = source.max_uv_m(dist.my_rows(meta.nrow), cfg.input.chunk_rows)?;
+            let uv_m = dist.all_max_f64(local);
+            let fmax = meta.freq_hz.iter().cloned().fold(0.0, f64::max);
+            let uv_lambda = uv_m * fmax / SPEED_OF_LIGHT_M_S;
+            if !(uv_lambda.is_finite() && uv_lambda > 0.0) {
+                return Err(PipelineError::NoUvExtent(source.name(cfg)));
+            }
+            Ok(1.0 / (3.0 * uv_lambda))
+        }
+    }
+}
+
+/// Grids this rank's rows of `source` in chunks, adding read and grid times to `times` if
+/// given.
+fn grid_pass<T: Real>(
+    g: &mut dyn Gridder<T>,
+    source: &VisSource,
+    rows: std::ops::Range<usize>,
+    chunk_rows: usize,
+    freq_hz: &[f64],
+    mode: GridMode,
+    mut times: Option<&mut StageTimes>,
+) -> Result<GridCounts, PipelineError> {
+    let mut counts = GridCounts::default();
+    let read_stage = if source.is_simulation() {
+        "simulate"
+    } else {
+        "read"
+    };
+    let mut start = rows.start;
+    while start < rows.end {
+        let end = (start + chunk_rows).min(rows.end);
+        let t = std::time::Instant::now();
+        let chunk = source.read(start..end, mode == GridMode::Dirty)?;
+        let t_read = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        counts.merge(&g.grid_chunk(&chunk, freq_hz, mode));
+        if let Some(times) = times.as_deref_mut() {
+            times.add(read_stage, t_read);
+            times.add("grid", t.elapsed().as_secs_f64());
+        }
+        start = end;
+    }
+    Ok(counts)
+}
+
+/// Sums counts over ranks (every rank gets the totals).
+fn global_counts(dist: &Dist, c: &GridCounts) -> GridCounts {
+    let mut v = [
+        c.used as f64,
+        c.flagged as f64,
+        c.invalid as f64,
+        c.outside as f64,
+        c.sum_weights,
+    ];
+    dist.all_sum_f64(&mut v);
+    GridCounts {
+        used: v[0] as u64,
+        flagged: v[1] as u64,
+        invalid: v[2] as u64,
+        outside: v[3] as u64,
+        sum_weights: v[4],
+    }
+}
+
+/// What `rimager image` produced (on rank 0).
+pub struct ImageProducts {
+    /// `[ny][nx]` dirty image, Jy/beam.
+    pub image: Vec<f64>,
+    /// `[ny][nx]` PSF, if asked for.
+    pub psf: Option<Vec<f64>>,
+    /// Global counts.
+    pub counts: GridCounts,
+    /// Geometry used.
+    pub geom: GridGeometry,
+    /// Observation metadata.
+    pub meta: VisMeta,
+    /// Metrics.
+    pub metrics: RunMetrics,
+}
+
+/// Runs `rimager image` on every rank; rank 0 writes `<output>.h5`, `<output>.fits` and
+/// `<output>-psf.fits`, and the metrics JSON if `metrics_path` is given.
+pub fn run_image(
+    cfg: &Config,
+    dist: &Dist,
+    metrics_path: Option<&Path>,
+) -> Result<(), PipelineError> {
+    let threads = rayon::current_num_threads();
+    let mut times = StageTimes::default();
+    let t0 = std::time::Instant::now();
+    let source = VisSource::open(cfg)?;
+    let meta = source.meta();
+    times.add("read", t0.elapsed().as_secs_f64());
+    let cell = cell_rad(cfg, &source, &meta, dist)?;
+    let params = ImageParams {
+        nx: cfg.image.nx,
+        ny: cfg.image.ny,
+        cell_rad: cell,
+        epsilon: cfg.image.epsilon,
+        tile: cfg.image.tile_size,
+    };
+    let nvis_total = (meta.nrow * meta.nchan()) as u64;
+    let geom = plan(&params, nvis_total)?;
+    if dist.is_root() {
+        info!(
+            "{} rows x {} channels from {}; image {}x{} cell {:.4} arcsec; epsilon {:e}: kernel W={} beta={:.3} \
+             sigma={:.2}, grid {}x{}, {} on {} rank(s) x {} thread(s)",
+            meta.nrow,
+            meta.nchan(),
+            source.name(cfg),
+            params.nx,
+            params.ny,
+            cell / RAD_PER_ARCSEC,
+            params.epsilon,
+            geom.kernel.width,
+            geom.kernel.beta,
+            geom.kernel.oversampling,
+            geom.nu,
+            geom.nv,
+            if wants_double(cfg.image.precision, cfg.image.epsilon) { "float64" } else { "float32" },
+            dist.size(),
+            threads
+        );
+    }
+    let products = if wants_double(cfg.image.precision, cfg.image.epsilon) {
+        image_with::<f64>(cfg, dist, &source, meta, geom, &mut times, threads)?
+    } else {
+        image_with::<f32>(cfg, dist, &source, meta, geom, &mut times, threads)?
+    };
+    if let Some(mut p) = products {
+        let t = std::time::Instant::now();
+        write_outputs(cfg, dist, &p)?;
+        p.metrics.add_root_stage("write", t.elapsed().as_secs_f64());
+        eprint!("{}", p.metrics.table());
+        if let Some(path) = metrics_path {
+            let json = serde_json::to_string_pretty(&p.metrics).unwrap_or_default();
+            crate::output::write_atomically(path, |w| {
+                std::io::Write::write_all(w, json.as_bytes())
+            })
+            .map_err(|source| PipelineError::Metrics {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+    }
+    // Nobody leaves before rank 0 has written (or aborted the job).
+    dist.barrier();
+    Ok(())
+}
+
+/// Grids, reduces and images with precision `T`; returns the products on rank 0.
+fn image_with<T: Real>(
+    cfg: &Config,
+    dist: &Dist,
+    source: &VisSource,
+    meta: VisMeta,
+    geom: GridGeometry,
+    times: &mut StageTimes,
+    threads: usize,
+) -> Result<Option<ImageProducts>, PipelineError> {
+    let rows = dist.my_rows(meta.nrow);
+    let mut g: Box<dyn Gridder<T>> = Box::new(CpuGridder::<T>::new(geom.clone()));
+    let pass = grid_pass(
+        g.as_mut(),
+        source,
+        rows.clone(),
+        cfg.input.chunk_rows,
+        &meta.freq_hz,
+        GridMode::Dirty,
+        Some(times),
+    )?;
+    let local_used = pass.used;
+    let counts = global_counts(dist, &pass);
+    if counts.sum_weights <= 0.0 || !counts.sum_weights.is_finite() {
+        return Err(PipelineError::ZeroWeight {
+            source_name: source.name(cfg),
+            used: counts.used,
+            flagged: counts.flagged,
+            invalid: counts.invalid,
+            outside: counts.outside,
+        });
+    }
+    if dist.is_root() {
+        if counts.outside > 0 {
+            warn!(
+                "{} of {} samples lie beyond the grid (|u| or |v| x cell >= 1/2) and were dropped; choose a smaller \
+                 cell_arcsec to keep them",
+                counts.outside,
+                counts.used + counts.outside + counts.invalid + counts.flagged
+            );
+        }
+        if counts.invalid > 0 {
+            warn!(
+                "{} samples with NaN/Inf values or weights <= 0 were skipped",
+                counts.invalid
+            );
+        }
+    }
+    times.time("reduce", || {
+        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(g.grid_mut()))
+    });
+    let mut image = None;
+    if dist.is_root() {
+        let (img, t) = g.to_image(1.0 / counts.sum_weights);
+        times.add("fft", t.fft_s);
+        times.add("correct", t.correct_s);
+        image = Some(img);
+    }
+    let mut psf = None;
+    if cfg.image.psf {
+        let t = std::time::Instant::now();
+        g.clear();
+        let p = grid_pass(
+            g.as_mut(),
+            source,
+            rows,
+            cfg.input.chunk_rows,
+            &meta.freq_hz,
+            GridMode::Psf,
+            None,
+        )?;
+        let pc = global_counts(dist, &p);
+        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(g.grid_mut()));
+        if dist.is_root() {
+            psf = Some(g.to_image(1.0 / pc.sum_weights).0);
+        }
+        times.add("psf", t.elapsed().as_secs_f64());
+    }
+    let metrics = RunMetrics::gather(dist, times, local_used, threads, g.backend_name());
+    Ok(match (image, metrics) {
+        (Some(image), Some(metrics)) => Some(ImageProducts {
+            image,
+            psf,
+            counts,
+            geom,
+            meta,
+            metrics,
+        }),
+        _ => None,
+    })
+}
+
+/// Writes the HDF5 image file and the FITS image and PSF (rank 0).
+fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), PipelineError> {
+    let prefix = &cfg.image.output;
+    if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| PipelineError::OutputDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let with_ext = |suffix: &str| {
+        let mut s = prefix.as_os_str().to_os_string();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let fmin = p.meta.freq_hz.iter().cloned().fold(f64::INFINITY, f64::min);
+    let fmax = p.meta.freq_hz.iter().cloned().fold(0.0, f64::max);
+    let image32: Vec<f32> = p.image.iter().map(|&x| x as f32).collect();
+    let psf32: Option<Vec<f32>> = p
+        .psf
+        .as_ref()
+        .map(|v| v.iter().map(|&x| x as f32).collect());
+    let info = ImageInfo {
+        nx: p.geom.nx,
+        ny: p.geom.ny,
+        cell_arcsec: p.geom.cell_rad / RAD_PER_ARCSEC,
+        phase_centre_ra_deg: p.meta.phase_centre_ra_deg,
+        phase_centre_dec_deg: p.meta.phase_centre_dec_deg,
+        freq_min_hz: fmin,
+        freq_max_hz: fmax,
+        vis_used: p.counts.used,
+        vis_flagged: p.counts.flagged,
+        vis_invalid: p.counts.invalid,
+        vis_outside: p.counts.outside,
+        sum_weights: p.counts.sum_weights,
+        epsilon: cfg.image.epsilon,
+        kernel_width: p.geom.kernel.width as u64,
+        kernel_beta: p.geom.kernel.beta,
+        oversampling: p.geom.kernel.oversampling,
+        grid_nu: p.geom.nu as u64,
+        grid_nv: p.geom.nv as u64,
+        backend: p.metrics.backend.clone(),
+        precision: if wants_double(cfg.image.precision, cfg.image.epsilon) {
+            "float64"
+        } else {
+            "float32"
+        }
+        .into(),
+        ranks: dist.size() as u64,
+        threads: p.metrics.threads_per_rank as u64,
+        version: env!("CARGO_PKG_VERSION").into(),
+        metrics_json: serde_json::to_string(&p.metrics).unwrap_or_default(),
+    };
+    write_image_h5(&with_ext(".h5"), &image32, psf32.as_deref(), &info)?;
+    let wcs = SkyWcs {
+        ra_deg: p.meta.phase_centre_ra_deg,
+        dec_deg: p.meta.phase_centre_dec_deg,
+        cell_deg: p.geom.cell_rad.to_degrees(),
+        freq_hz: 0.5 * (fmin + fmax),
+        bandwidth_hz: (fmax - fmin).max(1.0),
+    };
+    let extra = vec![
+        ("EPSILON".to_string(), FitsValue::Float(cfg.image.epsilon)),
+        ("NVIS".to_string(), FitsValue::Int(p.counts.used as i64)),
+        ("WSUM".to_string(), FitsValue::Float(p.counts.sum_weights)),
+        (
+            "KERNELW".to_string(),
+            FitsValue::Int(p.geom.kernel.width as i64),
+        ),
+        (
+            "BACKEND".to_string(),
+            FitsValue::Str(p.metrics.backend.clone()),
+        ),
+        ("NRANKS".to_string(), FitsValue::Int(dist.size() as i64)),
+    ];
+    write_fits_image(
+        &with_ext(".fits"),
+        &image32,
+        p.geom.nx,
+        p.geom.ny,
+        &wcs,
+        "JY/BEAM",
+        &extra,
+    )?;
+    if let Some(psf) = &psf32 {
+        write_fits_image(
+            &with_ext("-psf.fits"),
+            psf,
+            p.geom.nx,
+            p.geom.ny,
+            &wcs,
+            "JY/BEAM",
+            &extra,
+        )?;
+    }
+    info!(
+        "wrote {}.h5, {}.fits{}",
+        prefix.display(),
+        prefix.display(),
+        if psf32.is_some() { " and the PSF" } else { "" }
+    );
+    Ok(())
+}
+
+/// Runs `rimager simulate`: every rank simulates its share of rows and writes them into one
+/// file in turn (rank 0 creates it under a temporary name and renames it once all are done).
+pub fn run_simulate(cfg: &Config, dist: &Dist) -> Result<(), PipelineError> {
+    let t0 = std::time::Instant::now();
+    let sim = Simulator::new(&cfg.simulate)?;
+    let meta = sim.meta();
+    let out = &cfg.simulate.output;
+    if dist.is_root() {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| PipelineError::OutputDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+    }
+    // Every rank writes to rank 0's temporary file.
+    let mut id = [f64::from(std::process::id())];
+    dist.broadcast_f64(&mut id);
+    let tmp = crate::output::temp_path_with_id(out, id[0] as u32);
+    if dist.is_root() {
+        crate::vis::h5::VisWriter::create(&tmp, &meta, false)?;
+    }
+    dist.barrier();
+    let rows = dist.my_rows(meta.nrow);
+    for r in 0..dist.size() {
+        if r == dist.rank() {
+            let w = crate::vis::h5::VisWriter::open_rw(&tmp)?;
+            let mut start = rows.start;
+            while start < rows.end {
+                let end = (start + cfg.input.chunk_rows).min(rows.end);
+                w.write_rows(&sim.chunk(start..end))?;
+                start = end;
+            }
+        }
+        dist.barrier();
+    }
+    if dist.is_root() {
+        crate::output::commit_temp(&tmp, out)?;
+        info!(
+            "wrote {}: {} rows x {} channels ({} visibilities, {}) in {:.2} s on {} rank(s)",
+            out.display(),
+            meta.nrow,
+            meta.nchan(),
+            meta.nrow * meta.nchan(),
+            meta.telescope,
+            t0.elapsed().as_secs_f64(),
+            dist.size()
+        );
+    }
+    dist.barrier();
+    Ok(())
+}

@@ -60,9 +60,7 @@ fn check(eps: f64, double: bool, nx: usize, ny: usize) -> f64 {
         sumw += dft::accumulate(
             c,
             &freq_hz,
-            nx,
-            ny,
-            cell_rad,
+            dft::PixelGrid { nx, ny, cell_rad },
             &pixels,
             GridMode::Dirty,
             &mut sums,
