@@ -15,7 +15,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use num_complex::{Complex, Complex32};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -137,6 +139,8 @@ fn bench_end_to_end_t<T: Real>(
     let chunks = std::slice::from_ref(chunk);
     let mut group = c.benchmark_group("dirty_end_to_end");
     group.sample_size(10);
+    // Long iterations: one per sample, no linear-regression sampling.
+    group.sampling_mode(SamplingMode::Flat);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(12));
     group.throughput(Throughput::Elements(nvis));
@@ -172,6 +176,8 @@ fn bench_fft_only_t<T: Real>(c: &mut Criterion, name: &str, epsilon: f64, nvis: 
         .collect();
     let mut group = c.benchmark_group("fft_only");
     group.sample_size(10);
+    // Long iterations: one per sample, no linear-regression sampling.
+    group.sampling_mode(SamplingMode::Flat);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(6));
     group.bench_function(BenchmarkId::from_parameter(name), |b| {
