@@ -4,7 +4,8 @@
 //!   the grid planned for a 2048² image (throughput in samples/s).
 //! * `dirty_end_to_end/{f32 eps1e-4, f64 eps1e-6}`: [`image::image_chunks`] (grid + FFT +
 //!   grid correction + crop) of the same samples.
-//! * `fft_only/{f32 eps1e-4, f64 eps1e-6}`: [`Fft2d::grid_to_image`] on the planned grid.
+//! * `fft_only/{f32 eps1e-4, f64 eps1e-6}`: [`Fft2d::grid_to_image`] (the two FFT passes and the
+//!   crop, without grid correction) on the planned grid.
 //!
 //! The data: uvw uniform in a disc whose radius at the highest frequency is 0.45 / cell
 //! wavelengths (90% of the |u·cell| < 1/2 the pixel size allows, so no sample is dropped),
@@ -28,7 +29,6 @@ use rimager::fft::Fft2d;
 use rimager::grid::cpu::CpuGridder;
 use rimager::grid::{GridGeometry, GridMode, Gridder, Real};
 use rimager::image::{self, ImageParams};
-use rimager::kernel;
 use rimager::vis::VisChunk;
 
 /// Image side, pixels.
@@ -162,8 +162,6 @@ fn bench_fft_only_t<T: Real>(c: &mut Criterion, name: &str, epsilon: f64, nvis: 
     let geom = geometry(epsilon, nvis);
     eprintln!("fft_only/{}", label(name, &geom));
     let fft = Fft2d::<T>::new(geom.nu, geom.nv, geom.nx, geom.ny);
-    let cx = kernel::correction(&geom.kernel, geom.nx, geom.nu);
-    let cy = kernel::correction(&geom.kernel, geom.ny, geom.nv);
     // A grid with no all-zero rows (the FFT skips those), refilled before every transform.
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let source: Vec<Complex<T>> = (0..geom.nu * geom.nv)
@@ -184,7 +182,7 @@ fn bench_fft_only_t<T: Real>(c: &mut Criterion, name: &str, epsilon: f64, nvis: 
         // The grid is refilled (untimed) before every transform, which destroys it.
         b.iter_batched_ref(
             || source.clone(),
-            |grid| black_box(fft.grid_to_image(grid, &cx, &cy, 1.0)),
+            |grid| black_box(fft.grid_to_image(grid)),
             BatchSize::PerIteration,
         )
     });
