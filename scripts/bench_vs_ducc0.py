@@ -253,8 +253,10 @@ def main():
     p.add_argument("--work-dir", default=str(REPO / "out" / "bench"))
     p.add_argument("--results-dir", default=str(REPO / "benchmarks" / "results"))
     p.add_argument("--tag", default=None, help="results file name stem (default from the sizes)")
-    p.add_argument("--rimager", default=str(REPO / "target" / "release" / "rimager"),
-                   help="rimager binary (default target/release/rimager; build with cargo build --release)")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    p.add_argument("--rimager", default=str(target / "release" / "rimager"),
+                   help="rimager binary (default $CARGO_TARGET_DIR/release/rimager, else "
+                        "target/release/rimager; build with cargo build --release)")
     p.add_argument("--skip-rimager", action="store_true", help="ducc0 only (to test the script)")
     p.add_argument("--quick", action="store_true", help="smoke test: 25000 rows x 8 chan (200k vis), 1024^2")
     a = p.parse_args()
