@@ -208,6 +208,7 @@ def run_rimager(a, vis_path, work, eps, prec, tag):
         "[input]\n"
         'source = "file"\n'
         f"path = {json.dumps(str(vis_path))}\n"
+        + (f"chunk_rows = {a.chunk_rows}\n" if a.chunk_rows else "") +
         "\n[image]\n"
         f"nx = {a.npix}\n"
         f"ny = {a.npix}\n"
@@ -257,6 +258,8 @@ def main():
     p.add_argument("--rimager", default=str(target / "release" / "rimager"),
                    help="rimager binary (default $CARGO_TARGET_DIR/release/rimager, else "
                         "target/release/rimager; build with cargo build --release)")
+    p.add_argument("--chunk-rows", type=int, default=None,
+                   help="rimager input.chunk_rows (default: rimager's own default)")
     p.add_argument("--skip-rimager", action="store_true", help="ducc0 only (to test the script)")
     p.add_argument("--quick", action="store_true", help="smoke test: 25000 rows x 8 chan (200k vis), 1024^2")
     a = p.parse_args()
@@ -340,6 +343,7 @@ def main():
                    "rimager": "seconds = grid+fft+correct stages (data in memory); "
                               "seconds_incl_read = imaging_wall_s (read+grid+reduce+fft+correct)"},
         "repeat": a.repeat,
+        "rimager_chunk_rows": a.chunk_rows or "rimager default",
         "rows": rows,
     }
     (results_dir / f"{tag}.json").write_text(json.dumps(summary, indent=2) + "\n")
