@@ -58,6 +58,9 @@ pub enum PipelineError {
     /// A metrics file could not be written.
     #[error("writing metrics {path}: {source}")]
     Metrics { path: PathBuf, source: OutputError },
+    /// A failure injected for testing (`RIMAGER_TEST_FAIL_RANK`).
+    #[error("injected failure on rank {0} (RIMAGER_TEST_FAIL_RANK)")]
+    Injected(usize),
     /// The output directory could not be created.
     #[error("cannot create output directory {path}: {source}")]
     OutputDir {
@@ -326,6 +329,14 @@ fn image_with<T: Real>(
         GridMode::Dirty,
         Some(times),
     )?;
+    // Fault injection for tests: this rank fails while the others wait in the next collective.
+    if std::env::var("RIMAGER_TEST_FAIL_RANK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        == Some(dist.rank())
+    {
+        return Err(PipelineError::Injected(dist.rank()));
+    }
     let local_used = pass.used;
     let counts = global_counts(dist, &pass);
     if counts.sum_weights <= 0.0 || !counts.sum_weights.is_finite() {
