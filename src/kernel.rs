@@ -258,7 +258,8 @@ pub fn choose_grid(
     let mut most_accurate = f64::INFINITY;
     for k in kernel_table() {
         most_accurate = most_accurate.min(k.error_estimate);
-        if k.error_estimate > epsilon || k.width > tile + 1 {
+        // The CPU gridder pads the footprint to a multiple of 4 cells; it must fit a tile + 1.
+        if k.error_estimate > epsilon || k.width.div_ceil(4) * 4 > tile + 1 {
             continue;
         }
         let nu =
@@ -283,7 +284,7 @@ pub fn choose_grid(
 /// Relative cost of one kernel-footprint cell update (see [`choose_grid`]).
 const GRID_COST_PER_POINT: f64 = 1.0;
 /// Relative cost of one FFT butterfly-point (see [`choose_grid`]).
-const FFT_COST_PER_POINT: f64 = 0.5;
+const FFT_COST_PER_POINT: f64 = 0.8;
 
 /// Piecewise-polynomial form of an ES kernel for fast evaluation of all `W` footprint values
 /// at once: for a visibility whose footprint starts at cell `i0` and whose fractional position

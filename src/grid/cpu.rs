@@ -58,13 +58,20 @@ pub struct CpuGridder<T: Real> {
     geom: GridGeometry,
     grid: Vec<Complex<T>>,
     fft: Option<Fft2d<T>>,
+    /// Tile-sorted blocks not yet gridded: chunks are batched so that the per-tile work
+    /// (buffer flush, tile scan) is paid once per [`BATCH_RECORDS`] samples, not per chunk.
+    pending: Vec<Block<T>>,
+    pending_records: usize,
 }
+
+/// Samples collected from chunks before they are gridded together.
+const BATCH_RECORDS: usize = 1 << 23;
 
 impl<T: Real> CpuGridder<T> {
     /// Allocates a zeroed `nv × nu` grid.
     pub fn new(geom: GridGeometry) -> Self {
         assert!(
-            geom.kernel.width <= geom.tile + 1,
+            padded_width(geom.kernel.width) <= geom.tile + 1,
             "kernel wider than tile + 1"
         );
         assert!(
@@ -76,6 +83,8 @@ impl<T: Real> CpuGridder<T> {
             geom,
             grid,
             fft: None,
+            pending: Vec::new(),
+            pending_records: 0,
         }
     }
 
@@ -100,7 +109,13 @@ impl<T: Real> CpuGridder<T> {
         let mut recs = Vec::with_capacity(rows.len() * nchan);
         let mut tiles: Vec<u32> = Vec::with_capacity(rows.len() * nchan);
         let scale_u: Vec<f64> = freq_hz.iter().map(|f| f / SPEED_OF_LIGHT_M_S).collect();
-        let (nu_f, nv_f) = (g.nu as f64, g.nv as f64);
+        // Grid position in cells from the grid's corner (centre cell (nu/2, nv/2)), minus W/2:
+        // x = u·cell·nu + nu/2 − W/2, so the footprint starts at ceil(x).
+        let (nu_i, nv_i) = (g.nu as i64, g.nv as i64);
+        let (cu, cv) = (0.5 * g.nu as f64 - 0.5 * w, 0.5 * g.nv as f64 - 0.5 * w);
+        let (ku, kv) = (g.cell_rad * g.nu as f64, -g.cell_rad * g.nv as f64);
+        let shift = tile.trailing_zeros();
+        let mask = tile - 1;
         for row in rows {
             let [um, vm, _] = chunk.uvw_m[row];
             for (ch, &s) in scale_u.iter().enumerate() {
@@ -128,22 +143,28 @@ impl<T: Real> CpuGridder<T> {
                 };
                 counts.used += 1;
                 counts.sum_weights += wt;
-                // Grid position in cells from the grid's corner; centre cell is (nu/2, nv/2).
-                let xg = u * g.cell_rad * nu_f + 0.5 * nu_f;
-                let yg = -v * g.cell_rad * nv_f + 0.5 * nv_f;
-                let iu0 = (xg - 0.5 * w).ceil();
-                let iv0 = (yg - 0.5 * w).ceil();
-                let su = iu0 - (xg - 0.5 * w);
-                let sv = iv0 - (yg - 0.5 * w);
-                let iu = (iu0 as i64).rem_euclid(g.nu as i64) as usize;
-                let iv = (iv0 as i64).rem_euclid(g.nv as i64) as usize;
-                let (tu, tv) = (iu / tile, iv / tile);
+                let x = u * ku + cu;
+                let y = v * kv + cv;
+                let (iu0, iv0) = (x.ceil(), y.ceil());
+                // |u·cell| < 1/2, so the start is at most one grid period off: wrap once.
+                let wrap = |i: i64, n: i64| {
+                    if i < 0 {
+                        i + n
+                    } else if i >= n {
+                        i - n
+                    } else {
+                        i
+                    }
+                };
+                let iu = wrap(iu0 as i64, nu_i) as usize;
+                let iv = wrap(iv0 as i64, nv_i) as usize;
+                let (tu, tv) = (iu >> shift, iv >> shift);
                 tiles.push((tv * ntu + tu) as u32);
                 recs.push(Record {
-                    du: (iu - tu * tile) as u16,
-                    dv: (iv - tv * tile) as u16,
-                    su: T::from_f64(su).unwrap_or_default(),
-                    sv: T::from_f64(sv).unwrap_or_default(),
+                    du: (iu & mask) as u16,
+                    dv: (iv & mask) as u16,
+                    su: T::from_f64(iu0 - x).unwrap_or_default(),
+                    sv: T::from_f64(iv0 - y).unwrap_or_default(),
                     re: T::from_f64(val.re as f64 * wt).unwrap_or_default(),
                     im: T::from_f64(val.im as f64 * wt).unwrap_or_default(),
                 });
@@ -174,6 +195,15 @@ impl<T: Real> CpuGridder<T> {
         )
     }
 
+    /// Grids the pending blocks (if any) onto the grid.
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let blocks = std::mem::take(&mut self.pending);
+            self.grid_blocks(&blocks);
+            self.pending_records = 0;
+        }
+    }
+
     /// Grids the records of all blocks tile by tile in four colour passes.
     fn grid_blocks(&mut self, blocks: &[Block<T>]) {
         let (ntu, ntv) = self.ntiles();
@@ -190,151 +220,221 @@ impl<T: Real> CpuGridder<T> {
         }
         // A tile holding more than this many records is itself split across threads.
         let heavy = (total / (4 * rayon::current_num_threads() as u64)).max(4096);
-        let coeffs: Vec<T> = self
-            .geom
-            .poly
-            .coeffs
-            .iter()
-            .map(|&c| T::from_f64(c).unwrap_or_default())
-            .collect();
+        let width = self.geom.kernel.width;
+        let wp = padded_width(width);
+        let coeffs = padded_coeffs::<T>(&self.geom.poly.coeffs, width, wp);
         let degree = self.geom.poly.degree;
         let (nu, nv, tile) = (self.geom.nu, self.geom.nv, self.geom.tile);
         let grid = GridPtr(self.grid.as_mut_ptr());
-        let width = self.geom.kernel.width;
+        let bw = tile + wp - 1;
+        let kernel = KernelRows {
+            coeffs: &coeffs,
+            degree,
+            width,
+            padded: wp,
+        };
         for colour in 0..4 {
             let tiles: Vec<usize> = (0..ntiles)
                 .filter(|&t| {
                     per_tile[t] > 0 && (t % ntu) % 2 == colour % 2 && (t / ntu) % 2 == colour / 2
                 })
                 .collect();
-            tiles.par_iter().for_each(|&t| {
-                let slices: Vec<&[Record<T>]> = blocks
-                    .iter()
-                    .map(|b| &b.records[b.offsets[t] as usize..b.offsets[t + 1] as usize])
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                let bw = tile + width - 1;
-                let buf = if per_tile[t] > heavy && slices.len() > 1 {
-                    slices
-                        .par_iter()
-                        .map(|s| dispatch(width, &[s], &coeffs, degree, bw))
-                        .reduce_with(|mut a, b| {
-                            a.iter_mut().zip(&b).for_each(|(x, y)| *x = *x + *y);
-                            a
-                        })
-                        .unwrap_or_else(|| vec![T::zero(); 2 * bw * bw])
-                } else {
-                    dispatch(width, &slices, &coeffs, degree, bw)
-                };
-                let (tu, tv) = (t % ntu, t / ntu);
-                // SAFETY: tiles of one colour have disjoint footprints (tile ≥ W − 1 and an even
-                // number of tiles per axis), so no other thread touches these cells during this
-                // pass; `add_tile` keeps every index below nu·nv, the grid's length.
-                unsafe { add_tile(grid, &buf, bw, tu * tile, tv * tile, nu, nv) };
-            });
+            tiles.par_iter().for_each_init(
+                || vec![T::zero(); 2 * bw * bw],
+                |buf, &t| {
+                    let slices: Vec<&[Record<T>]> = blocks
+                        .iter()
+                        .map(|b| &b.records[b.offsets[t] as usize..b.offsets[t + 1] as usize])
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    // Footprint bounding box within the tile buffer.
+                    let mut bb = [u16::MAX, u16::MAX, 0u16, 0u16];
+                    for r in slices.iter().flat_map(|s| s.iter()) {
+                        bb = [
+                            bb[0].min(r.du),
+                            bb[1].min(r.dv),
+                            bb[2].max(r.du),
+                            bb[3].max(r.dv),
+                        ];
+                    }
+                    let bbox = BBox {
+                        u0: bb[0] as usize,
+                        v0: bb[1] as usize,
+                        u1: bb[2] as usize + wp,
+                        v1: bb[3] as usize + width,
+                    };
+                    if per_tile[t] > heavy && slices.len() > 1 {
+                        let sum = slices
+                            .par_iter()
+                            .map(|s| {
+                                let mut b = vec![T::zero(); 2 * bw * bw];
+                                dispatch(&kernel, &[s], bw, &mut b);
+                                b
+                            })
+                            .reduce_with(|mut a, b| {
+                                a.iter_mut().zip(&b).for_each(|(x, y)| *x = *x + *y);
+                                a
+                            });
+                        if let Some(sum) = sum {
+                            buf.copy_from_slice(&sum);
+                        }
+                    } else {
+                        dispatch(&kernel, &slices, bw, buf);
+                    }
+                    let (tu, tv) = (t % ntu, t / ntu);
+                    // SAFETY: tiles of one colour have disjoint footprints (tile ≥ padded W − 1
+                    // and an even number of tiles per axis), so no other thread touches these
+                    // cells during this pass; `add_tile` keeps every index below nu·nv.
+                    unsafe { add_tile(grid, buf, bw, &bbox, tu * tile, tv * tile, nu, nv) };
+                },
+            );
         }
     }
 }
 
-/// Adds a planar `[re | im]` tile buffer of side `bw` at grid corner `(u0, v0)`, wrapping.
+/// Kernel width rounded up to a multiple of 4 SIMD lanes; the extra footprint cells get
+/// kernel value 0, so the inner loops are whole vectors.
+fn padded_width(width: usize) -> usize {
+    width.div_ceil(4) * 4
+}
+
+/// Polynomial coefficient rows `[D + 1][W]` widened to `[D + 1][WP]` with zeros.
+fn padded_coeffs<T: Real>(coeffs: &[f64], width: usize, wp: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(coeffs.len() / width * wp);
+    for row in coeffs.chunks_exact(width) {
+        out.extend(row.iter().map(|&c| T::from_f64(c).unwrap_or_default()));
+        out.extend(std::iter::repeat_n(T::zero(), wp - width));
+    }
+    out
+}
+
+/// The piecewise-polynomial kernel in the form the hot loop uses.
+struct KernelRows<'a, T> {
+    /// `[degree + 1][padded]`, Horner order.
+    coeffs: &'a [T],
+    degree: usize,
+    width: usize,
+    padded: usize,
+}
+
+/// Part of a tile buffer that records touched: `[u0, u1) × [v0, v1)`.
+struct BBox {
+    u0: usize,
+    v0: usize,
+    u1: usize,
+    v1: usize,
+}
+
+/// Adds the `bbox` part of a planar `[re | im]` tile buffer of side `bw` at grid corner
+/// `(u0, v0)`, wrapping, and zeroes that part of the buffer for the next tile.
 ///
 /// # Safety
 /// `grid` must point to `nu · nv` cells that no other thread accesses in the buffer's
 /// footprint while this runs.
+#[allow(clippy::too_many_arguments)]
 unsafe fn add_tile<T: Real>(
     grid: GridPtr<T>,
-    buf: &[T],
+    buf: &mut [T],
     bw: usize,
+    bbox: &BBox,
     u0: usize,
     v0: usize,
     nu: usize,
     nv: usize,
 ) {
-    let (re, im) = buf.split_at(bw * bw);
-    for j in 0..bw {
+    let (re, im) = buf.split_at_mut(bw * bw);
+    for j in bbox.v0..bbox.v1.min(bw) {
         let v = (v0 + j) % nv;
-        for i in 0..bw {
+        for i in bbox.u0..bbox.u1.min(bw) {
             let k = j * bw + i;
-            if re[k] == T::zero() && im[k] == T::zero() {
-                continue;
-            }
             let u = (u0 + i) % nu;
             // SAFETY: v < nv and u < nu, so the index is in bounds; exclusivity is the caller's.
             let cell = unsafe { &mut *grid.0.add(v * nu + u) };
             cell.re = cell.re + re[k];
             cell.im = cell.im + im[k];
+            re[k] = T::zero();
+            im[k] = T::zero();
         }
     }
 }
 
-/// Runs the gridding loop for the kernel width `width`, choosing AVX2+FMA code when available.
-fn dispatch<T: Real>(
-    width: usize,
-    slices: &[&[Record<T>]],
-    coeffs: &[T],
-    degree: usize,
-    bw: usize,
-) -> Vec<T> {
+/// Runs the gridding loop for the kernel's width, choosing AVX2+FMA code when available.
+fn dispatch<T: Real>(kernel: &KernelRows<T>, slices: &[&[Record<T>]], bw: usize, buf: &mut [T]) {
     macro_rules! go {
-        ($($w:literal),*) => {
-            match width {
-                $($w => run_width::<T, $w>(slices, coeffs, degree, bw),)*
-                _ => unreachable!("kernel width {width} outside {}..={}", kernel::MIN_WIDTH, kernel::MAX_WIDTH),
+        ($(($w:literal, $wp:literal)),*) => {
+            match kernel.width {
+                $($w => run_width::<T, $w, $wp>(kernel, slices, bw, buf),)*
+                w => unreachable!("kernel width {w} outside {}..={}", kernel::MIN_WIDTH, kernel::MAX_WIDTH),
             }
         };
     }
-    go!(4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+    go!(
+        (4, 4),
+        (5, 8),
+        (6, 8),
+        (7, 8),
+        (8, 8),
+        (9, 12),
+        (10, 12),
+        (11, 12),
+        (12, 12),
+        (13, 16),
+        (14, 16),
+        (15, 16),
+        (16, 16)
+    )
 }
 
-fn run_width<T: Real, const W: usize>(
+fn run_width<T: Real, const W: usize, const WP: usize>(
+    kernel: &KernelRows<T>,
     slices: &[&[Record<T>]],
-    coeffs: &[T],
-    degree: usize,
     bw: usize,
-) -> Vec<T> {
-    let rows: Vec<[T; W]> = coeffs
-        .chunks_exact(W)
+    buf: &mut [T],
+) {
+    debug_assert_eq!(kernel.padded, WP);
+    let rows: Vec<[T; WP]> = kernel
+        .coeffs
+        .chunks_exact(WP)
         .map(|c| {
-            let mut a = [T::zero(); W];
+            let mut a = [T::zero(); WP];
             a.copy_from_slice(c);
             a
         })
         .collect();
-    debug_assert_eq!(rows.len(), degree + 1);
-    let mut buf = vec![T::zero(); 2 * bw * bw];
+    debug_assert_eq!(rows.len(), kernel.degree + 1);
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             for s in slices {
                 // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-                unsafe { grid_records_avx2::<T, W>(s, &rows, bw, &mut buf) };
+                unsafe { grid_records_avx2::<T, W, WP>(s, &rows, bw, buf) };
             }
-            return buf;
+            return;
         }
     }
     for s in slices {
-        grid_records::<T, W>(s, &rows, bw, &mut buf);
+        grid_records::<T, W, WP>(s, &rows, bw, buf);
     }
-    buf
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn grid_records_avx2<T: Real, const W: usize>(
+fn grid_records_avx2<T: Real, const W: usize, const WP: usize>(
     recs: &[Record<T>],
-    rows: &[[T; W]],
+    rows: &[[T; WP]],
     bw: usize,
     buf: &mut [T],
 ) {
-    grid_records::<T, W>(recs, rows, bw, buf)
+    grid_records::<T, W, WP>(recs, rows, bw, buf)
 }
 
-/// The hot loop: kernel by Horner's rule in `x = 2s − 1`, then `W` axpys per record.
+/// The hot loop: the kernel by Horner's rule in `x = 2s − 1` for `WP` (padded) cells per axis,
+/// then `W` rows of length-`WP` axpys on the planar buffer.
 #[inline(always)]
-fn grid_records<T: Real, const W: usize>(
+fn grid_records<T: Real, const W: usize, const WP: usize>(
     recs: &[Record<T>],
-    rows: &[[T; W]],
+    rows: &[[T; WP]],
     bw: usize,
     buf: &mut [T],
 ) {
@@ -343,27 +443,29 @@ fn grid_records<T: Real, const W: usize>(
     for r in recs {
         let xu = r.su * two - T::one();
         let xv = r.sv * two - T::one();
-        let mut ku = rows[0];
-        let mut kv = rows[0];
-        for row in &rows[1..] {
-            for k in 0..W {
-                ku[k] = ku[k] * xu + row[k];
-                kv[k] = kv[k] * xv + row[k];
-            }
-        }
-        let mut tre = [T::zero(); W];
-        let mut tim = [T::zero(); W];
-        for k in 0..W {
+        let ku = T::horner::<WP>(rows, xu);
+        let kv = T::horner::<WP>(rows, xv);
+        let mut tre = [T::zero(); WP];
+        let mut tim = [T::zero(); WP];
+        for k in 0..WP {
             tre[k] = ku[k] * r.re;
             tim[k] = ku[k] * r.im;
         }
         let base = r.dv as usize * bw + r.du as usize;
-        for (j, &f) in kv.iter().enumerate() {
+        for (j, &f) in kv.iter().take(W).enumerate() {
             let o = base + j * bw;
-            let rr: &mut [T; W] = (&mut bre[o..o + W]).try_into().expect("slice of length W");
-            let ri: &mut [T; W] = (&mut bim[o..o + W]).try_into().expect("slice of length W");
-            for k in 0..W {
+            let rr: &mut [T; WP] = (&mut bre[o..o + WP])
+                .try_into()
+                .expect("slice of length WP");
+            let ri: &mut [T; WP] = (&mut bim[o..o + WP])
+                .try_into()
+                .expect("slice of length WP");
+            // Two separate loops: the compiler cannot prove `rr` and `ri` disjoint, and a
+            // joint loop stays scalar.
+            for k in 0..WP {
                 rr[k] = rr[k] + f * tre[k];
+            }
+            for k in 0..WP {
                 ri[k] = ri[k] + f * tim[k];
             }
         }
@@ -386,26 +488,32 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
             })
             .collect();
         let mut counts = GridCounts::default();
-        let mut blocks = Vec::with_capacity(parts.len());
         for (b, c) in parts {
             counts.merge(&c);
-            blocks.push(b);
+            self.pending_records += b.records.len();
+            self.pending.push(b);
         }
-        self.grid_blocks(&blocks);
+        if self.pending_records >= BATCH_RECORDS {
+            self.flush();
+        }
         counts
     }
 
     fn grid_mut(&mut self) -> &mut [Complex<T>] {
+        self.flush();
         &mut self.grid
     }
 
     fn clear(&mut self) {
+        self.pending.clear();
+        self.pending_records = 0;
         self.grid
             .par_iter_mut()
             .for_each(|c| *c = Complex::default());
     }
 
     fn to_image(&mut self, scale: f64) -> (Vec<f64>, ImageTimings) {
+        self.flush();
         let g = &self.geom;
         let t = Instant::now();
         let fft = self

@@ -31,13 +31,62 @@ pub trait Real:
 {
     /// `"float32"` or `"float64"`.
     const NAME: &'static str;
+
+    /// Evaluates `N` polynomials at `x` by Horner's rule, `rows[0]` holding the highest-degree
+    /// coefficients: explicit SIMD lanes (the `wide` crate) across the `N` polynomials, because
+    /// the compiler's auto-vectoriser leaves this recurrence scalar. `N` must be a multiple of 4.
+    fn horner<const N: usize>(rows: &[[Self; N]], x: Self) -> [Self; N];
 }
 
 impl Real for f32 {
     const NAME: &'static str = "float32";
+
+    #[inline(always)]
+    fn horner<const N: usize>(rows: &[[f32; N]], x: f32) -> [f32; N] {
+        use wide::{f32x4, f32x8};
+        let mut out = [0.0f32; N];
+        let mut k = 0;
+        while k + 8 <= N {
+            let xv = f32x8::splat(x);
+            let mut acc = f32x8::new(std::array::from_fn(|i| rows[0][k + i]));
+            for row in &rows[1..] {
+                acc = acc * xv + f32x8::new(std::array::from_fn(|i| row[k + i]));
+            }
+            out[k..k + 8].copy_from_slice(&acc.to_array());
+            k += 8;
+        }
+        while k + 4 <= N {
+            let xv = f32x4::splat(x);
+            let mut acc = f32x4::new(std::array::from_fn(|i| rows[0][k + i]));
+            for row in &rows[1..] {
+                acc = acc * xv + f32x4::new(std::array::from_fn(|i| row[k + i]));
+            }
+            out[k..k + 4].copy_from_slice(&acc.to_array());
+            k += 4;
+        }
+        out
+    }
 }
+
 impl Real for f64 {
     const NAME: &'static str = "float64";
+
+    #[inline(always)]
+    fn horner<const N: usize>(rows: &[[f64; N]], x: f64) -> [f64; N] {
+        use wide::f64x4;
+        let mut out = [0.0f64; N];
+        let mut k = 0;
+        while k + 4 <= N {
+            let xv = f64x4::splat(x);
+            let mut acc = f64x4::new(std::array::from_fn(|i| rows[0][k + i]));
+            for row in &rows[1..] {
+                acc = acc * xv + f64x4::new(std::array::from_fn(|i| row[k + i]));
+            }
+            out[k..k + 4].copy_from_slice(&acc.to_array());
+            k += 4;
+        }
+        out
+    }
 }
 
 /// What to grid: the visibilities (dirty image) or unit visibilities (PSF).
