@@ -82,6 +82,7 @@ fn verify_passes_on_the_image_and_fails_when_it_is_tampered_with() {
     let bad = d.join("tampered.h5");
     std::fs::copy(&h5, &bad).unwrap();
     {
+        let _guard = hdf5_write_guard();
         let f = hdf5::File::open_rw(&bad).unwrap();
         let ds = f.dataset("image").unwrap();
         let a: ndarray::Array2<f32> = ds.read_2d().unwrap();

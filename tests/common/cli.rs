@@ -16,6 +16,16 @@ pub const SMALL_LAYOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/layout
 /// Default limit for one command (a whole mpirun job included).
 pub const TIMEOUT: Duration = Duration::from_secs(120);
 
+static FORK_GUARD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Hold this while the test itself has an HDF5 file open for writing. Tests run on several
+/// threads of one process; a child spawned meanwhile would inherit the open descriptor and
+/// with it HDF5's exclusive file lock, so the ranks could not open the file ("unable to lock
+/// file, errno = 11"). [`run_with_timeout`] takes the guard while it forks.
+pub fn hdf5_write_guard() -> std::sync::MutexGuard<'static, ()> {
+    FORK_GUARD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What a finished command produced.
 #[derive(Debug)]
 pub struct Run {
@@ -113,9 +123,11 @@ pub fn run_with_timeout(
         cmd.env(k, v);
     }
     let t0 = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let mut child = {
+        let _guard = hdf5_write_guard();
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
+    };
     let out = drain(child.stdout.take().unwrap());
     let err = drain(child.stderr.take().unwrap());
     let status = loop {
