@@ -74,7 +74,7 @@ fn write_vis(
     for r in 0..nrow {
         let (rad, th) = (
             500.0 * unit(3 * r as u64).sqrt(),
-            6.283 * unit(3 * r as u64 + 1),
+            std::f64::consts::TAU * unit(3 * r as u64 + 1),
         );
         chunk.uvw_m.push([
             rad * th.cos(),
