@@ -11,7 +11,10 @@ use rimager::vis::VisChunk;
 /// Process CPU time in seconds (all threads): robust to other load on the machine, unlike wall
 /// time, when the pool has one thread.
 fn cpu_s() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we pass; CLOCK_PROCESS_CPUTIME_ID is valid.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9

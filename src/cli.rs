@@ -284,7 +284,9 @@ pub fn main() -> i32 {
             for cause in e.chain().skip(1) {
                 msg += &format!("\n  caused by: {cause}");
             }
-            eprintln!("{msg}");
+            // One write, so lines of several ranks do not interleave mid-line.
+            let _ =
+                std::io::Write::write_all(&mut std::io::stderr(), format!("{msg}\n").as_bytes());
             dist.abort(1)
         }
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -364,7 +364,8 @@ pub struct VerifyConfig {
     /// Number of random pixels compared outside the patch.
     #[serde(default = "default_nrandom")]
     pub random_pixels: usize,
-    /// Pass threshold on the relative L2 error; 0 = 2 × `image.epsilon`.
+    /// Pass threshold on the relative L2 error; 0 = the image's own ε (at least 1e-6, the
+    /// limit of its float32 storage).
     #[serde(default)]
     pub threshold: f64,
     /// Seed for choosing the random pixels.

@@ -56,13 +56,13 @@ pub enum PipelineError {
     #[error("{0}: cannot choose cell_arcsec = \"auto\": no finite, non-zero uv coordinates")]
     NoUvExtent(String),
     /// A metrics file could not be written.
-    #[error("writing metrics {path}: {source}")]
+    #[error("writing metrics {path}")]
     Metrics { path: PathBuf, source: OutputError },
     /// A failure injected for testing (`RIMAGER_TEST_FAIL_RANK`).
     #[error("injected failure on rank {0} (RIMAGER_TEST_FAIL_RANK)")]
     Injected(usize),
     /// The output directory could not be created.
-    #[error("cannot create output directory {path}: {source}")]
+    #[error("cannot create output directory {path}")]
     OutputDir {
         path: PathBuf,
         source: std::io::Error,
@@ -201,6 +201,14 @@ fn grid_pass<T: Real>(
         start = end;
     }
     Ok(counts)
+}
+
+/// Sums the grids of all ranks into rank 0's. With one rank there is nothing to do, and the
+/// grid stays wherever the backend keeps it (a GPU backend needs no round trip to the host).
+fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) {
+    if dist.size() > 1 {
+        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(g.grid_mut()));
+    }
 }
 
 /// Sums counts over ranks (every rank gets the totals).
@@ -364,9 +372,7 @@ fn image_with<T: Real>(
             );
         }
     }
-    times.time("reduce", || {
-        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(g.grid_mut()))
-    });
+    times.time("reduce", || reduce_grid(dist, g.as_mut()));
     let mut image = None;
     if dist.is_root() {
         let (img, t) = g.to_image(1.0 / counts.sum_weights);
@@ -388,7 +394,7 @@ fn image_with<T: Real>(
             None,
         )?;
         let pc = global_counts(dist, &p);
-        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(g.grid_mut()));
+        reduce_grid(dist, g.as_mut());
         if dist.is_root() {
             psf = Some(g.to_image(1.0 / pc.sum_weights).0);
         }

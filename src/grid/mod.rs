@@ -237,7 +237,9 @@ pub trait Gridder<T: Real> {
     fn grid_chunk(&mut self, chunk: &VisChunk, freq_hz: &[f64], mode: GridMode) -> GridCounts;
 
     /// The grid in host memory, row-major `[nv][nu]`, cell `(nu/2, nv/2)` the uv origin
-    /// (for the MPI reduction).
+    /// (for the MPI reduction). Everything gridded so far is in it; a backend that keeps the
+    /// grid elsewhere copies it here, and takes changes made through it into account in
+    /// [`Gridder::to_image`].
     fn grid_mut(&mut self) -> &mut [Complex<T>];
 
     /// Zeroes the grid.

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// An I/O operation on `path` failed.
-    #[error("{op} failed for {}: {source}", path.display())]
+    #[error("{op} failed for {}", path.display())]
     Io {
         /// The file (or directory) the operation was applied to.
         path: PathBuf,
@@ -37,7 +37,7 @@ pub enum OutputError {
         reason: String,
     },
     /// An HDF5 operation on `path` failed.
-    #[error("{what} failed for {}: {source}", path.display())]
+    #[error("{what} failed for {}", path.display())]
     Hdf5 {
         /// The file.
         path: PathBuf,

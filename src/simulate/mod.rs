@@ -61,7 +61,7 @@ pub const ANCHOR_CHANNELS: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// The layout file could not be read.
-    #[error("cannot read layout file {path}: {source}")]
+    #[error("cannot read layout file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -27,7 +27,7 @@ pub enum VisFileError {
     #[error("visibility file {path} does not exist")]
     Missing { path: PathBuf },
     /// An HDF5 call failed.
-    #[error("{path}: {what}: {source}")]
+    #[error("{path}: {what}")]
     Hdf5 {
         path: PathBuf,
         what: String,
