@@ -33,7 +33,7 @@ impl Instant {
     }
 }
 
-fn main() {
+fn main() -> Result<(), rimager::grid::GridError> {
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -76,21 +76,21 @@ fn main() {
         let t = Instant::now();
         let (img_s, grid_s) = if double {
             let mut g = CpuGridder::<f64>::new(geom);
-            g.grid_chunk(&c, &freq, GridMode::Dirty);
+            g.grid_chunk(&c, &freq, GridMode::Dirty)?;
             let ms = t.elapsed().as_secs_f64();
             let _ = g.grid_mut();
             let gs = t.elapsed().as_secs_f64();
             println!("  records {ms:.3} s, tile gridding {:.3} s", gs - ms);
-            let (_, tm) = g.to_image(1.0);
+            let (_, tm) = g.to_image(1.0)?;
             (tm.fft_s + tm.correct_s, gs) // (fft from wall clock)
         } else {
             let mut g = CpuGridder::<f32>::new(geom);
-            g.grid_chunk(&c, &freq, GridMode::Dirty);
+            g.grid_chunk(&c, &freq, GridMode::Dirty)?;
             let ms = t.elapsed().as_secs_f64();
             let _ = g.grid_mut();
             let gs = t.elapsed().as_secs_f64();
             println!("  records {ms:.3} s, tile gridding {:.3} s", gs - ms);
-            let (_, tm) = g.to_image(1.0);
+            let (_, tm) = g.to_image(1.0)?;
             (tm.fft_s + tm.correct_s, gs) // (fft from wall clock)
         };
         println!(
@@ -101,4 +101,5 @@ fn main() {
             img_s
         );
     }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{AutoTag, Cell, Config, Precision, Source};
+use crate::config::{AutoTag, Backend, Cell, Config, Precision, Source};
 use crate::dist::Dist;
 
 /// rimager: MPI + rayon radio-interferometric imaging (ES-kernel gridding, 2-D FFT), verified
@@ -89,6 +89,9 @@ struct ImageOverrides {
     /// image.precision
     #[arg(long, value_enum)]
     precision: Option<PrecisionArg>,
+    /// image.backend: cpu, gpu (CUDA; an error where none is usable) or auto (GPU where usable)
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
     /// image.threads (0 = automatic)
     #[arg(long)]
     threads: Option<usize>,
@@ -104,6 +107,13 @@ struct ImageOverrides {
 enum SourceArg {
     File,
     Simulate,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendArg {
+    Cpu,
+    Gpu,
+    Auto,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -155,6 +165,13 @@ impl ImageOverrides {
                 PrecisionArg::Auto => Precision::Auto,
                 PrecisionArg::Single => Precision::Single,
                 PrecisionArg::Double => Precision::Double,
+            };
+        }
+        if let Some(b) = self.backend {
+            cfg.image.backend = match b {
+                BackendArg::Cpu => Backend::Cpu,
+                BackendArg::Gpu => Backend::Gpu,
+                BackendArg::Auto => Backend::Auto,
             };
         }
         if let Some(t) = self.threads {

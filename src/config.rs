@@ -254,6 +254,10 @@ pub enum Backend {
     /// rayon-threaded CPU gridder and rustfft.
     #[default]
     Cpu,
+    /// CUDA gridder and cuFFT, one GPU per rank; an error where no GPU is usable.
+    Gpu,
+    /// The GPU where one is usable, else the CPU (with a logged notice).
+    Auto,
 }
 
 /// Pixel size: a number of arcseconds or `"auto"`.

@@ -95,6 +95,16 @@ impl Dist {
         crate::vis::split_range(n, self.size, self.rank)
     }
 
+    /// This rank's index among the ranks on its node (an MPI shared-memory split of the
+    /// world communicator, `MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)`); 0 without MPI.
+    /// Used to give each rank of a node its own GPU.
+    pub fn node_local_rank(&self) -> usize {
+        match &self.world {
+            Some(w) => w.split_shared(self.rank as i32).rank() as usize,
+            None => 0,
+        }
+    }
+
     /// Waits for every rank.
     pub fn barrier(&self) {
         if let Some(w) = &self.world {

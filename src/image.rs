@@ -3,7 +3,7 @@
 //! the sum of weights (a 1 Jy point source at the phase centre peaks at 1.0).
 use crate::config::Precision;
 use crate::grid::cpu::CpuGridder;
-use crate::grid::{GridCounts, GridGeometry, GridMode, Gridder, Real};
+use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, Gridder, Real};
 use crate::kernel::{choose_grid, KernelError};
 use crate::vis::VisChunk;
 
@@ -39,9 +39,9 @@ pub fn wants_double(precision: Precision, epsilon: f64) -> bool {
     }
 }
 
-/// Images `chunks` in one process (no MPI): returns the normalised image `[ny][nx]` and the
-/// counts. Used by tests and benchmarks; the MPI pipeline does the same with a reduction
-/// between gridding and [`Gridder::to_image`].
+/// Images `chunks` in one process with the CPU gridder (no MPI): returns the normalised image
+/// `[ny][nx]` and the counts. Used by tests and benchmarks; the MPI pipeline does the same with
+/// a reduction between gridding and [`Gridder::to_image`].
 pub fn image_chunks<T: Real>(
     geom: GridGeometry,
     chunks: &[VisChunk],
@@ -49,14 +49,29 @@ pub fn image_chunks<T: Real>(
     mode: GridMode,
 ) -> (Vec<f64>, GridCounts) {
     let mut g = CpuGridder::<T>::new(geom);
+    match image_chunks_with(&mut g, chunks, freq_hz, mode) {
+        Ok(r) => r,
+        // The CPU gridder has no failure modes.
+        Err(e) => unreachable!("CPU gridder failed: {e}"),
+    }
+}
+
+/// Images `chunks` in one process with gridder `g` (any backend), normalised by the sum of
+/// weights.
+pub fn image_chunks_with<T: Real>(
+    g: &mut dyn Gridder<T>,
+    chunks: &[VisChunk],
+    freq_hz: &[f64],
+    mode: GridMode,
+) -> Result<(Vec<f64>, GridCounts), GridError> {
     let mut counts = GridCounts::default();
     for c in chunks {
-        counts.merge(&g.grid_chunk(c, freq_hz, mode));
+        counts.merge(&g.grid_chunk(c, freq_hz, mode)?);
     }
     let scale = if counts.sum_weights > 0.0 {
         1.0 / counts.sum_weights
     } else {
         0.0
     };
-    (g.to_image(scale).0, counts)
+    Ok((g.to_image(scale)?.0, counts))
 }

@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use crate::config::{Cell, Config, Source};
+use crate::config::{Backend, Cell, Config, Source};
 use crate::constants::{RAD_PER_ARCSEC, SPEED_OF_LIGHT_M_S};
 use crate::dist::Dist;
 use crate::grid::cpu::CpuGridder;
-use crate::grid::{GridCounts, GridGeometry, GridMode, Gridder, Real};
+use crate::grid::gpu::{GpuError, GpuGridder};
+use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, Gridder, Real};
 use crate::image::{plan, wants_double, ImageParams};
 use crate::kernel::KernelError;
 use crate::metrics::{RunMetrics, StageTimes};
@@ -40,6 +41,12 @@ pub enum PipelineError {
     /// Writing outputs failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// `image.backend = "gpu"` but the GPU backend could not be set up.
+    #[error("image.backend = \"gpu\": {0}")]
+    GpuSetup(#[source] GpuError),
+    /// The gridder failed while running.
+    #[error(transparent)]
+    Grid(#[from] GridError),
     /// Nothing to image.
     #[error(
         "{source_name}: total weight of usable samples is zero ({used} used, {flagged} flagged, {invalid} NaN/Inf or \
@@ -193,7 +200,7 @@ fn grid_pass<T: Real>(
         let chunk = source.read(start..end, mode == GridMode::Dirty)?;
         let t_read = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
-        counts.merge(&g.grid_chunk(&chunk, freq_hz, mode));
+        counts.merge(&g.grid_chunk(&chunk, freq_hz, mode)?);
         if let Some(times) = times.as_deref_mut() {
             times.add(read_stage, t_read);
             times.add("grid", t.elapsed().as_secs_f64());
@@ -205,9 +212,53 @@ fn grid_pass<T: Real>(
 
 /// Sums the grids of all ranks into rank 0's. With one rank there is nothing to do, and the
 /// grid stays wherever the backend keeps it (a GPU backend needs no round trip to the host).
-fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) {
+fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) -> Result<(), GridError> {
     if dist.size() > 1 {
-        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(g.grid_mut()));
+        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(g.grid_mut()?));
+    }
+    Ok(())
+}
+
+/// Makes the gridder `image.backend` asks for. `gpu` takes the GPU of this rank's node-local
+/// rank (modulo the devices present) and fails where none is usable; `auto` falls back to the
+/// CPU with a notice.
+fn make_gridder<T: Real>(
+    cfg: &Config,
+    dist: &Dist,
+    geom: &GridGeometry,
+) -> Result<Box<dyn Gridder<T>>, PipelineError> {
+    match cfg.image.backend {
+        Backend::Cpu => Ok(Box::new(CpuGridder::<T>::new(geom.clone()))),
+        Backend::Gpu => {
+            let local = dist.node_local_rank();
+            let g = GpuGridder::<T>::new(geom.clone(), local).map_err(PipelineError::GpuSetup)?;
+            info!(
+                "rank {}: GPU backend on {} (node-local rank {local})",
+                dist.rank(),
+                g.device_name()
+            );
+            Ok(Box::new(g))
+        }
+        Backend::Auto => {
+            let local = dist.node_local_rank();
+            match GpuGridder::<T>::new(geom.clone(), local) {
+                Ok(g) => {
+                    info!(
+                        "rank {}: backend auto: GPU backend on {} (node-local rank {local})",
+                        dist.rank(),
+                        g.device_name()
+                    );
+                    Ok(Box::new(g))
+                }
+                Err(e) => {
+                    info!(
+                        "rank {}: backend auto: {e}; using the CPU backend",
+                        dist.rank()
+                    );
+                    Ok(Box::new(CpuGridder::<T>::new(geom.clone())))
+                }
+            }
+        }
     }
 }
 
@@ -327,7 +378,7 @@ fn image_with<T: Real>(
     threads: usize,
 ) -> Result<Option<ImageProducts>, PipelineError> {
     let rows = dist.my_rows(meta.nrow);
-    let mut g: Box<dyn Gridder<T>> = Box::new(CpuGridder::<T>::new(geom.clone()));
+    let mut g: Box<dyn Gridder<T>> = make_gridder::<T>(cfg, dist, &geom)?;
     let pass = grid_pass(
         g.as_mut(),
         source,
@@ -372,10 +423,10 @@ fn image_with<T: Real>(
             );
         }
     }
-    times.time("reduce", || reduce_grid(dist, g.as_mut()));
+    times.time("reduce", || reduce_grid(dist, g.as_mut()))?;
     let mut image = None;
     if dist.is_root() {
-        let (img, t) = g.to_image(1.0 / counts.sum_weights);
+        let (img, t) = g.to_image(1.0 / counts.sum_weights)?;
         times.add("fft", t.fft_s);
         times.add("correct", t.correct_s);
         image = Some(img);
@@ -383,7 +434,7 @@ fn image_with<T: Real>(
     let mut psf = None;
     if cfg.image.psf {
         let t = std::time::Instant::now();
-        g.clear();
+        g.clear()?;
         let p = grid_pass(
             g.as_mut(),
             source,
@@ -394,11 +445,24 @@ fn image_with<T: Real>(
             None,
         )?;
         let pc = global_counts(dist, &p);
-        reduce_grid(dist, g.as_mut());
+        reduce_grid(dist, g.as_mut())?;
         if dist.is_root() {
-            psf = Some(g.to_image(1.0 / pc.sum_weights).0);
+            psf = Some(g.to_image(1.0 / pc.sum_weights)?.0);
         }
         times.add("psf", t.elapsed().as_secs_f64());
+    }
+    if let Some(t) = g.device_stage_times() {
+        info!(
+            "rank {}: GPU stage times (CUDA events, image and PSF): H2D {:.4} s, bucketing {:.4} s, \
+             gridding {:.4} s, FFT {:.4} s, correction {:.4} s, D2H {:.4} s",
+            dist.rank(),
+            t.h2d_s,
+            t.bucket_s,
+            t.grid_s,
+            t.fft_s,
+            t.correct_s,
+            t.d2h_s
+        );
     }
     let metrics = RunMetrics::gather(dist, times, local_used, threads, g.backend_name());
     Ok(match (image, metrics) {

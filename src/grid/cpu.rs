@@ -17,7 +17,9 @@ use rayon::prelude::*;
 
 use std::time::Instant;
 
-use super::{GridCounts, GridGeometry, GridMode, Gridder, ImageTimings, Real, SampleStatus};
+use super::{
+    GridCounts, GridError, GridGeometry, GridMode, Gridder, ImageTimings, Real, SampleStatus,
+};
 use crate::constants::SPEED_OF_LIGHT_M_S;
 use crate::fft::Fft2d;
 use crate::kernel;
@@ -473,7 +475,12 @@ fn grid_records<T: Real, const W: usize, const WP: usize>(
 }
 
 impl<T: Real> Gridder<T> for CpuGridder<T> {
-    fn grid_chunk(&mut self, chunk: &VisChunk, freq_hz: &[f64], mode: GridMode) -> GridCounts {
+    fn grid_chunk(
+        &mut self,
+        chunk: &VisChunk,
+        freq_hz: &[f64],
+        mode: GridMode,
+    ) -> Result<GridCounts, GridError> {
         let nrow = chunk.nrow();
         let nblocks = (4 * rayon::current_num_threads()).min(nrow.max(1));
         let parts: Vec<(Block<T>, GridCounts)> = (0..nblocks)
@@ -496,23 +503,24 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
         if self.pending_records >= BATCH_RECORDS {
             self.flush();
         }
-        counts
+        Ok(counts)
     }
 
-    fn grid_mut(&mut self) -> &mut [Complex<T>] {
+    fn grid_mut(&mut self) -> Result<&mut [Complex<T>], GridError> {
         self.flush();
-        &mut self.grid
+        Ok(&mut self.grid)
     }
 
-    fn clear(&mut self) {
+    fn clear(&mut self) -> Result<(), GridError> {
         self.pending.clear();
         self.pending_records = 0;
         self.grid
             .par_iter_mut()
             .for_each(|c| *c = Complex::default());
+        Ok(())
     }
 
-    fn to_image(&mut self, scale: f64) -> (Vec<f64>, ImageTimings) {
+    fn to_image(&mut self, scale: f64) -> Result<(Vec<f64>, ImageTimings), GridError> {
         self.flush();
         let g = &self.geom;
         let t = Instant::now();
@@ -526,7 +534,7 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
         let cy = kernel::correction(&g.kernel, g.ny, g.nv);
         crate::fft::correct(&mut image, &cx, &cy, scale);
         let correct_s = t.elapsed().as_secs_f64();
-        (image, ImageTimings { fft_s, correct_s })
+        Ok((image, ImageTimings { fft_s, correct_s }))
     }
 
     fn geometry(&self) -> &GridGeometry {

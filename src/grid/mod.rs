@@ -11,6 +11,7 @@
 //! `(u·cell·nu, −v·cell·nv)` (cells from the grid centre) and the grid is transformed with a
 //! `+i` (backward) FFT.
 pub mod cpu;
+pub mod gpu;
 
 use num_complex::Complex;
 
@@ -26,11 +27,17 @@ pub trait Real:
     + bytemuck::Pod
     + std::iter::Sum
     + mpi::traits::Equivalence
+    + cudarc::driver::DeviceRepr
+    + cudarc::driver::ValidAsZeroBits
     + Send
     + Sync
 {
     /// `"float32"` or `"float64"`.
     const NAME: &'static str;
+    /// The CUDA C type (`float` or `double`).
+    const CUDA_NAME: &'static str;
+    /// Whether this is f64.
+    const IS_DOUBLE: bool;
 
     /// Evaluates `N` polynomials at `x` by Horner's rule, `rows[0]` holding the highest-degree
     /// coefficients: explicit SIMD lanes (the `wide` crate) across the `N` polynomials, because
@@ -40,6 +47,8 @@ pub trait Real:
 
 impl Real for f32 {
     const NAME: &'static str = "float32";
+    const CUDA_NAME: &'static str = "float";
+    const IS_DOUBLE: bool = false;
 
     #[inline(always)]
     fn horner<const N: usize>(rows: &[[f32; N]], x: f32) -> [f32; N] {
@@ -70,6 +79,8 @@ impl Real for f32 {
 
 impl Real for f64 {
     const NAME: &'static str = "float64";
+    const CUDA_NAME: &'static str = "double";
+    const IS_DOUBLE: bool = true;
 
     #[inline(always)]
     fn horner<const N: usize>(rows: &[[f64; N]], x: f64) -> [f64; N] {
@@ -231,27 +242,45 @@ pub fn classify_sample(
     }
 }
 
+/// Errors of a gridder (the CPU gridder has none; the GPU one reports CUDA failures).
+#[derive(Debug, thiserror::Error)]
+pub enum GridError {
+    /// The GPU backend failed.
+    #[error(transparent)]
+    Gpu(#[from] gpu::GpuError),
+}
+
 /// A convolutional gridder: accumulates chunks onto a complex grid `[nv][nu]` (row = v).
 pub trait Gridder<T: Real> {
     /// Grids every usable sample of `chunk`, whose channel frequencies are `freq_hz`.
-    fn grid_chunk(&mut self, chunk: &VisChunk, freq_hz: &[f64], mode: GridMode) -> GridCounts;
+    fn grid_chunk(
+        &mut self,
+        chunk: &VisChunk,
+        freq_hz: &[f64],
+        mode: GridMode,
+    ) -> Result<GridCounts, GridError>;
 
     /// The grid in host memory, row-major `[nv][nu]`, cell `(nu/2, nv/2)` the uv origin
     /// (for the MPI reduction). Everything gridded so far is in it; a backend that keeps the
     /// grid elsewhere copies it here, and takes changes made through it into account in
     /// [`Gridder::to_image`].
-    fn grid_mut(&mut self) -> &mut [Complex<T>];
+    fn grid_mut(&mut self) -> Result<&mut [Complex<T>], GridError>;
 
     /// Zeroes the grid.
-    fn clear(&mut self);
+    fn clear(&mut self) -> Result<(), GridError>;
 
     /// FFT, grid correction and crop: returns the `ny × nx` image (row 0 south, column 0
     /// east) scaled by `scale`, and the seconds spent in the FFT and in the correction.
-    fn to_image(&mut self, scale: f64) -> (Vec<f64>, ImageTimings);
+    fn to_image(&mut self, scale: f64) -> Result<(Vec<f64>, ImageTimings), GridError>;
 
     /// The geometry in use.
     fn geometry(&self) -> &GridGeometry;
 
     /// Name of the backend, for the output metadata.
     fn backend_name(&self) -> &'static str;
+
+    /// Per-stage device times (GPU backends), measured with device events.
+    fn device_stage_times(&self) -> Option<gpu::GpuStageTimes> {
+        None
+    }
 }

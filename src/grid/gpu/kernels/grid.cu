@@ -1,0 +1,181 @@
+// Gridding kernels of rimager's CUDA backend, compiled at run time by NVRTC.
+//
+// The host prepends #defines that specialise this file (run-time specialisation):
+//   REAL      float or double (grid, kernel and record precision)
+//   W         kernel support width, cells
+//   DEG       degree of the piecewise polynomial of the kernel
+//   COEFS     (DEG + 1) x W polynomial coefficients, highest degree first (Horner order)
+//   TILE      tile side, cells (power of two)
+//   NU, NV    grid size along u (fast axis) and v
+//   NTU       tiles along u (NU / TILE)
+//   NX, NY    image size
+//   MAXSUB    most records one thread block spreads (a "subproblem", cuFINUFFT's term)
+//
+// Method: Romein (2012), "An efficient work-distribution strategy for gridding radio-telescope
+// data on GPUs"; Merry (2016); Shih et al. (2021), cuFINUFFT's shared-memory ("SM") method.
+// Records are bucketed by grid tile with a counting sort (histogram with atomics, exclusive
+// scan, scatter); each thread block accumulates one tile's records into a shared-memory
+// buffer of (TILE + W - 1)^2 cells, then adds that buffer to the global grid once.
+
+typedef REAL real;
+
+#define BW (TILE + W - 1)
+
+// Kernel polynomial coefficients [DEG + 1][W], highest degree first.
+__constant__ real coef[(DEG + 1) * W] = {COEFS};
+
+// One record's fractional offsets in [0, 1) and weighted value.
+struct __align__(4 * sizeof(real)) rec4 {
+    real su, sv, re, im;
+};
+
+// count[key[i]] += 1.
+extern "C" __global__ void histogram(const unsigned* __restrict__ key, unsigned n,
+                                     unsigned* __restrict__ count) {
+    unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) atomicAdd(&count[key[i]], 1u);
+}
+
+// out[i] = sum of in[0..i) for i in [0, n]; one block of blockDim.x (a power of two <= 1024)
+// threads, each owning a contiguous range.
+extern "C" __global__ void scan_exclusive(const unsigned* __restrict__ in, unsigned n,
+                                          unsigned* __restrict__ out) {
+    __shared__ unsigned part[1024];
+    unsigned t = threadIdx.x;
+    unsigned per = (n + blockDim.x - 1) / blockDim.x;
+    unsigned b = min(t * per, n), e = min(b + per, n);
+    unsigned s = 0;
+    for (unsigned i = b; i < e; i++) s += in[i];
+    part[t] = s;
+    __syncthreads();
+    for (unsigned off = 1; off < blockDim.x; off <<= 1) {
+        unsigned v = t >= off ? part[t - off] : 0u;
+        __syncthreads();
+        part[t] += v;
+        __syncthreads();
+    }
+    unsigned run = part[t] - s;
+    for (unsigned i = b; i < e; i++) {
+        unsigned v = in[i];
+        out[i] = run;
+        run += v;
+    }
+    if (t == blockDim.x - 1) out[n] = part[t];
+}
+
+// Moves record i to its tile's bucket: cursor starts as the tile offsets.
+extern "C" __global__ void scatter(const unsigned* __restrict__ key,
+                                   const unsigned* __restrict__ duv,
+                                   const rec4* __restrict__ vals, unsigned n,
+                                   unsigned* __restrict__ cursor,
+                                   unsigned* __restrict__ sduv, rec4* __restrict__ svals) {
+    unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        unsigned p = atomicAdd(&cursor[key[i]], 1u);
+        sduv[p] = duv[i];
+        svals[p] = vals[i];
+    }
+}
+
+// nsub[t] = number of subproblems of tile t (ceil(count / MAXSUB)).
+extern "C" __global__ void count_subproblems(const unsigned* __restrict__ count,
+                                             unsigned ntiles, unsigned* __restrict__ nsub) {
+    unsigned t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t < ntiles) nsub[t] = (count[t] + MAXSUB - 1) / MAXSUB;
+}
+
+// Lists the subproblems: tile and first record of each.
+extern "C" __global__ void fill_subproblems(const unsigned* __restrict__ suboff,
+                                            const unsigned* __restrict__ offsets,
+                                            unsigned ntiles, unsigned* __restrict__ sub_tile,
+                                            unsigned* __restrict__ sub_start) {
+    unsigned t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t < ntiles) {
+        unsigned s0 = suboff[t], s1 = suboff[t + 1];
+        for (unsigned k = s0; k < s1; k++) {
+            sub_tile[k] = t;
+            sub_start[k] = offsets[t] + (k - s0) * MAXSUB;
+        }
+    }
+}
+
+// One thread block per subproblem: each thread takes whole records, evaluates the W kernel
+// values per axis by Horner's rule in x = 2s - 1 (the CPU path's polynomial), and adds the
+// W x W footprint into the tile's shared-memory buffer (planar re | im, BW x BW) with shared
+// atomics; the buffer is then added to the global grid (interleaved complex) once.
+extern "C" __global__ void spread(const unsigned* __restrict__ sub_tile,
+                                  const unsigned* __restrict__ sub_start,
+                                  const unsigned* __restrict__ offsets,
+                                  const unsigned* __restrict__ duv,
+                                  const rec4* __restrict__ vals, real* __restrict__ grid) {
+    extern __shared__ unsigned char smem_raw[];
+    real* sre = reinterpret_cast<real*>(smem_raw);
+    real* sim = sre + BW * BW;
+    unsigned tile = sub_tile[blockIdx.x];
+    unsigned start = sub_start[blockIdx.x];
+    unsigned end = min(start + MAXSUB, offsets[tile + 1]);
+    for (unsigned i = threadIdx.x; i < BW * BW; i += blockDim.x) {
+        sre[i] = real(0);
+        sim[i] = real(0);
+    }
+    __syncthreads();
+    for (unsigned r = start + threadIdx.x; r < end; r += blockDim.x) {
+        unsigned d = duv[r];
+        unsigned du = d & 0xffffu, dv = d >> 16;
+        rec4 v = vals[r];
+        real xu = real(2) * v.su - real(1);
+        real xv = real(2) * v.sv - real(1);
+        real ku[W], kv[W];
+#pragma unroll
+        for (int k = 0; k < W; k++) {
+            ku[k] = coef[k];
+            kv[k] = coef[k];
+        }
+#pragma unroll
+        for (int p = 1; p <= DEG; p++) {
+#pragma unroll
+            for (int k = 0; k < W; k++) {
+                ku[k] = fma(ku[k], xu, coef[p * W + k]);
+                kv[k] = fma(kv[k], xv, coef[p * W + k]);
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < W; j++) {
+            real fr = kv[j] * v.re, fi = kv[j] * v.im;
+            unsigned base = (dv + j) * BW + du;
+#pragma unroll
+            for (int k = 0; k < W; k++) {
+                atomicAdd(&sre[base + k], fr * ku[k]);
+                atomicAdd(&sim[base + k], fi * ku[k]);
+            }
+        }
+    }
+    __syncthreads();
+    unsigned u0 = (tile % NTU) * TILE, v0 = (tile / NTU) * TILE;
+    for (unsigned i = threadIdx.x; i < BW * BW; i += blockDim.x) {
+        real a = sre[i], b = sim[i];
+        if (a != real(0) || b != real(0)) {
+            unsigned u = (u0 + i % BW) % NU, w = (v0 + i / BW) % NV;
+            unsigned long long c = 2ull * ((unsigned long long)w * NU + u);
+            atomicAdd(&grid[c], a);
+            atomicAdd(&grid[c + 1], b);
+        }
+    }
+}
+
+// Crop, centring sign, grid correction and scale after the backward FFT:
+// img[y][x] = Re(G[py mod NV][px mod NU]) (-1)^(px+py) cx[x] cy[y] scale,
+// px = x - NX/2, py = y - NY/2.
+extern "C" __global__ void crop_correct(const real* __restrict__ grid,
+                                        const double* __restrict__ cx,
+                                        const double* __restrict__ cy, double scale,
+                                        double* __restrict__ img) {
+    unsigned x = blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned y = blockIdx.y;
+    if (x >= NX || y >= NY) return;
+    int px = (int)x - NX / 2, py = (int)y - NY / 2;
+    unsigned gu = px < 0 ? (unsigned)(px + NU) : (unsigned)px;
+    unsigned gv = py < 0 ? (unsigned)(py + NV) : (unsigned)py;
+    double s = ((px + py) & 1) ? -1.0 : 1.0;
+    img[(unsigned long long)y * NX + x] = (double)grid[2ull * ((unsigned long long)gv * NU + gu)] * s * cx[x] * cy[y] * scale;
+}

@@ -1,0 +1,852 @@
+//! CUDA gridder: tiled shared-memory gridding, cuFFT and grid correction on one GPU.
+//!
+//! Method: the work distribution of Romein (2012), "An efficient work-distribution strategy for
+//! gridding radio-telescope data on GPUs" (ICS '12), in the tiled shared-memory form of Merry
+//! (2016, "Faster GPU-based convolutional gridding via thread coarsening") and of cuFINUFFT's
+//! "SM" method (Shih et al. 2021, "cuFINUFFT: a load-balanced GPU library for general-purpose
+//! nonuniform FFTs"):
+//!
+//! 1. the host turns each chunk into compact records, exactly as the CPU path does
+//!    ([`super::cpu`]): footprint start relative to its `T × T` tile (`du`, `dv`), fractional
+//!    offsets `su`, `sv ∈ [0, 1)` and the weighted value. Coordinates relative to the tile keep
+//!    float32 accurate on large grids;
+//! 2. records are batched, copied to the GPU and bucketed by tile there with a counting sort
+//!    (histogram with atomics, exclusive scan, scatter), and each tile's range is cut into
+//!    subproblems of at most [`MAX_SUBPROBLEM`] records;
+//! 3. one thread block per subproblem accumulates its records' `W × W` footprints into a
+//!    shared-memory buffer of `(T + W − 1)²` cells (the kernel evaluated by Horner's rule from
+//!    the same [`crate::kernel::PolyKernel`] coefficients as the CPU path), then adds the
+//!    buffer to the global grid once with atomics;
+//! 4. [`Gridder::to_image`] runs a cuFFT 2-D complex-to-complex backward transform in place,
+//!    then one kernel crops, applies the centring sign, the grid correction and the scale;
+//!    only the `ny × nx` image comes back to the host.
+//!
+//! The CUDA C source lives in `kernels/grid.cu` and is compiled by NVRTC when the gridder is
+//! built, with the kernel width, polynomial degree and coefficients, tile size, grid and image
+//! sizes and the precision baked in as `#define`s (run-time specialisation).
+//!
+//! cudarc loads the CUDA libraries at run time (`dynamic-loading`) and panics when one is
+//! missing, so [`probe`] checks for each before any CUDA call: on a machine with no CUDA the
+//! binary builds and runs, and asking for this backend is an error, not a panic.
+use std::sync::Arc;
+use std::time::Instant;
+
+use cudarc::cufft::CudaFft;
+use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute};
+use cudarc::driver::{
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, DriverError,
+    LaunchConfig, PushKernelArg,
+};
+use num_complex::Complex;
+use rayon::prelude::*;
+use tracing::{debug, info};
+
+use super::{GridCounts, GridGeometry, GridMode, Gridder, ImageTimings, Real, SampleStatus};
+use crate::constants::SPEED_OF_LIGHT_M_S;
+use crate::kernel;
+use crate::vis::VisChunk;
+
+/// The gridding kernels' CUDA C source.
+const GRID_CU: &str = include_str!("kernels/grid.cu");
+
+/// Most records one thread block spreads (cuFINUFFT's `maxsubprobsize`).
+pub const MAX_SUBPROBLEM: u32 = 1024;
+
+/// Records collected on the host before they are sent to the GPU and gridded together.
+const BATCH_RECORDS: usize = 1 << 24;
+
+/// Threads per block of the spreading kernel.
+const SPREAD_THREADS: u32 = 256;
+
+/// Errors of the GPU backend, each naming what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    /// A CUDA library could not be loaded.
+    #[error("no usable CUDA GPU: the {0} library was not found")]
+    LibraryMissing(&'static str),
+    /// The driver loaded but reports no device.
+    #[error("no usable CUDA GPU: the CUDA driver reports no device")]
+    NoDevice,
+    /// A CUDA driver call failed.
+    #[error("CUDA {what} failed: {source}")]
+    Driver {
+        /// The operation.
+        what: &'static str,
+        /// The driver's error.
+        source: DriverError,
+    },
+    /// NVRTC could not compile the kernels.
+    #[error("NVRTC could not compile the CUDA kernels (kernels/grid.cu, {defines}): {log}")]
+    Compile {
+        /// The specialising `#define`s.
+        defines: String,
+        /// The compiler's log.
+        log: String,
+    },
+    /// A cuFFT call failed.
+    #[error("cuFFT {what} failed: {source}")]
+    Cufft {
+        /// The operation.
+        what: &'static str,
+        /// cuFFT's error.
+        source: cudarc::cufft::result::CufftError,
+    },
+    /// The problem does not fit this implementation's limits.
+    #[error("GPU gridder: {0}")]
+    Unsupported(String),
+}
+
+/// Wraps a driver error with the name of the operation.
+fn drv(what: &'static str) -> impl FnOnce(DriverError) -> GpuError {
+    move |source| GpuError::Driver { what, source }
+}
+
+/// Checks that the CUDA driver, NVRTC and cuFFT libraries load and that the driver sees at
+/// least one device; returns the device count. Touches no other CUDA function, so it is safe
+/// on machines without CUDA (cudarc panics on a missing library once a function is called).
+pub fn probe() -> Result<usize, GpuError> {
+    // SAFETY: `is_culib_present` only tries to open the library under its candidate names
+    // with `libloading`; it calls nothing in it.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(GpuError::LibraryMissing("CUDA driver (libcuda)"));
+    }
+    // SAFETY: as above.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(GpuError::LibraryMissing("NVRTC (libnvrtc)"));
+    }
+    // SAFETY: as above.
+    if !unsafe { cudarc::cufft::sys::is_culib_present() } {
+        return Err(GpuError::LibraryMissing("cuFFT (libcufft)"));
+    }
+    let n = CudaContext::device_count().map_err(drv("cuInit / cuDeviceGetCount"))?;
+    if n <= 0 {
+        return Err(GpuError::NoDevice);
+    }
+    Ok(n as usize)
+}
+
+/// Seconds spent in each GPU stage, measured with CUDA events.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GpuStageTimes {
+    /// Host-to-device copies of records (and of a host grid handed out by `grid_mut`).
+    pub h2d_s: f64,
+    /// Counting sort by tile and subproblem list.
+    pub bucket_s: f64,
+    /// Shared-memory spreading.
+    pub grid_s: f64,
+    /// cuFFT backward transform.
+    pub fft_s: f64,
+    /// Crop, sign, correction and scale.
+    pub correct_s: f64,
+    /// Device-to-host copies (image, and the grid for the MPI reduction).
+    pub d2h_s: f64,
+}
+
+/// The compiled kernels.
+struct Kernels {
+    histogram: CudaFunction,
+    scan: CudaFunction,
+    scatter: CudaFunction,
+    count_sub: CudaFunction,
+    fill_sub: CudaFunction,
+    spread: CudaFunction,
+    crop: CudaFunction,
+}
+
+/// Records of one batch on the host, in the layout the kernels read.
+#[derive(Default)]
+struct HostRecords<T> {
+    /// Tile index.
+    key: Vec<u32>,
+    /// `du | dv << 16`.
+    duv: Vec<u32>,
+    /// `[su, sv, re, im]` per record.
+    vals: Vec<T>,
+}
+
+impl<T: Real> HostRecords<T> {
+    fn len(&self) -> usize {
+        self.key.len()
+    }
+
+    fn clear(&mut self) {
+        self.key.clear();
+        self.duv.clear();
+        self.vals.clear();
+    }
+
+    fn append(&mut self, o: &HostRecords<T>) {
+        self.key.extend_from_slice(&o.key);
+        self.duv.extend_from_slice(&o.duv);
+        self.vals.extend_from_slice(&o.vals);
+    }
+}
+
+/// Device buffers that grow with the batch size.
+struct Scratch<T> {
+    key: CudaSlice<u32>,
+    duv: CudaSlice<u32>,
+    vals: CudaSlice<T>,
+    sduv: CudaSlice<u32>,
+    svals: CudaSlice<T>,
+    sub_tile: CudaSlice<u32>,
+    sub_start: CudaSlice<u32>,
+}
+
+/// A pair of timing events.
+struct Timer {
+    a: CudaEvent,
+    b: CudaEvent,
+}
+
+impl Timer {
+    fn new(ctx: &Arc<CudaContext>) -> Result<Self, GpuError> {
+        let f = Some(CUevent_flags::CU_EVENT_DEFAULT);
+        Ok(Self {
+            a: ctx.new_event(f).map_err(drv("cuEventCreate"))?,
+            b: ctx.new_event(f).map_err(drv("cuEventCreate"))?,
+        })
+    }
+
+    fn start(&self, s: &CudaStream) -> Result<(), GpuError> {
+        self.a.record(s).map_err(drv("cuEventRecord"))
+    }
+
+    /// Records the end and returns the seconds since `start` (waits for the stream).
+    fn stop(&self, s: &CudaStream) -> Result<f64, GpuError> {
+        self.b.record(s).map_err(drv("cuEventRecord"))?;
+        let ms = self
+            .a
+            .elapsed_ms(&self.b)
+            .map_err(drv("cuEventElapsedTime"))?;
+        Ok(f64::from(ms) * 1e-3)
+    }
+}
+
+/// The CUDA gridder (one GPU).
+pub struct GpuGridder<T: Real> {
+    geom: GridGeometry,
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    k: Kernels,
+    /// Interleaved complex grid `[nv][nu][2]`.
+    grid: CudaSlice<T>,
+    count: CudaSlice<u32>,
+    offsets: CudaSlice<u32>,
+    cursor: CudaSlice<u32>,
+    nsub: CudaSlice<u32>,
+    suboff: CudaSlice<u32>,
+    scratch: Option<Scratch<T>>,
+    cx: CudaSlice<f64>,
+    cy: CudaSlice<f64>,
+    image: CudaSlice<f64>,
+    fft: CudaFft,
+    pending: HostRecords<T>,
+    host_grid: Vec<Complex<T>>,
+    /// The host grid was handed out by `grid_mut` and may have changed.
+    host_dirty: bool,
+    smem_bytes: u32,
+    times: GpuStageTimes,
+    device_name: String,
+}
+
+impl<T: Real> GpuGridder<T> {
+    /// Sets up device `ordinal` (modulo the device count): compiles the kernels with NVRTC,
+    /// plans the FFT and allocates the grid.
+    pub fn new(geom: GridGeometry, ordinal: usize) -> Result<Self, GpuError> {
+        let ndev = probe()?;
+        let ordinal = ordinal % ndev;
+        let (nu, nv, tile, width) = (geom.nu, geom.nv, geom.tile, geom.kernel.width);
+        if !tile.is_power_of_two() || width > tile + 1 || nu % tile != 0 || nv % tile != 0 {
+            return Err(GpuError::Unsupported(format!(
+                "tile {tile} must be a power of two >= W - 1 = {} dividing the grid {nu}x{nv}",
+                width.saturating_sub(1)
+            )));
+        }
+        if tile > 1 << 15 || nu.max(nv) > 1 << 30 {
+            return Err(GpuError::Unsupported(format!("grid {nu}x{nv} too large")));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(drv("cuCtxCreate / primary context"))?;
+        let stream = ctx.default_stream();
+        let device_name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
+        let (cc_major, cc_minor) = ctx
+            .compute_capability()
+            .map_err(drv("cuDeviceGetAttribute(compute capability)"))?;
+
+        let t = Instant::now();
+        let defines = specialisation::<T>(&geom);
+        let src = format!("{defines}\n{GRID_CU}");
+        let opts = cudarc::nvrtc::CompileOptions {
+            options: vec![format!("--gpu-architecture=compute_{cc_major}{cc_minor}")],
+            name: Some("grid.cu".into()),
+            ..Default::default()
+        };
+        let summary = format!(
+            "REAL={} W={} DEG={} TILE={} grid {}x{}",
+            T::CUDA_NAME,
+            width,
+            geom.poly.degree,
+            tile,
+            nu,
+            nv
+        );
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts).map_err(|e| match e {
+            cudarc::nvrtc::CompileError::CompileError { log, .. } => GpuError::Compile {
+                defines: summary.clone(),
+                log: log.to_string_lossy().into_owned(),
+            },
+            other => GpuError::Compile {
+                defines: summary.clone(),
+                log: format!("{other:?}"),
+            },
+        })?;
+        let module = ctx.load_module(ptx).map_err(drv("cuModuleLoadData"))?;
+        let f = |name: &'static str| module.load_function(name).map_err(drv(name));
+        let k = Kernels {
+            histogram: f("histogram")?,
+            scan: f("scan_exclusive")?,
+            scatter: f("scatter")?,
+            count_sub: f("count_subproblems")?,
+            fill_sub: f("fill_subproblems")?,
+            spread: f("spread")?,
+            crop: f("crop_correct")?,
+        };
+        let bw = tile + width - 1;
+        let smem_bytes = (2 * bw * bw * std::mem::size_of::<T>()) as u32;
+        if smem_bytes > 48 * 1024 {
+            k.spread
+                .set_attribute(
+                    CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    smem_bytes as i32,
+                )
+                .map_err(drv("cuFuncSetAttribute(max dynamic shared memory)"))?;
+        }
+        let compile_s = t.elapsed().as_secs_f64();
+        info!(
+            "GPU {ordinal} ({device_name}, sm_{cc_major}{cc_minor}): NVRTC compiled the gridding kernels ({summary}) in {compile_s:.3} s"
+        );
+
+        let t = Instant::now();
+        let ntiles = (nu / tile) * (nv / tile);
+        let alloc = |n: usize, what: &'static str| stream.alloc_zeros::<u32>(n).map_err(drv(what));
+        let grid = stream
+            .alloc_zeros::<T>(2 * nu * nv)
+            .map_err(drv("cuMemAlloc(grid)"))?;
+        let count = alloc(ntiles + 1, "cuMemAlloc(tile counts)")?;
+        let offsets = alloc(ntiles + 1, "cuMemAlloc(tile offsets)")?;
+        let cursor = alloc(ntiles + 1, "cuMemAlloc(tile cursors)")?;
+        let nsub = alloc(ntiles + 1, "cuMemAlloc(subproblem counts)")?;
+        let suboff = alloc(ntiles + 1, "cuMemAlloc(subproblem offsets)")?;
+        let cxv = kernel::correction(&geom.kernel, geom.nx, nu);
+        let cyv = kernel::correction(&geom.kernel, geom.ny, nv);
+        let cx = stream
+            .clone_htod(&cxv)
+            .map_err(drv("cuMemcpyHtoD(correction)"))?;
+        let cy = stream
+            .clone_htod(&cyv)
+            .map_err(drv("cuMemcpyHtoD(correction)"))?;
+        let image = stream
+            .alloc_zeros::<f64>(geom.nx * geom.ny)
+            .map_err(drv("cuMemAlloc(image)"))?;
+        let fft_type = if T::IS_DOUBLE {
+            cudarc::cufft::sys::cufftType::CUFFT_Z2Z
+        } else {
+            cudarc::cufft::sys::cufftType::CUFFT_C2C
+        };
+        // Row-major [nv][nu]: the slowest dimension first.
+        let fft =
+            CudaFft::plan_2d(nv as i32, nu as i32, fft_type, stream.clone()).map_err(|source| {
+                GpuError::Cufft {
+                    what: "cufftPlan2d",
+                    source,
+                }
+            })?;
+        debug!(
+            "GPU {ordinal}: allocated the {nu}x{nv} grid and planned the FFT in {:.3} s",
+            t.elapsed().as_secs_f64()
+        );
+        Ok(Self {
+            geom,
+            ctx,
+            stream,
+            k,
+            grid,
+            count,
+            offsets,
+            cursor,
+            nsub,
+            suboff,
+            scratch: None,
+            cx,
+            cy,
+            image,
+            fft,
+            pending: HostRecords::default(),
+            host_grid: Vec::new(),
+            host_dirty: false,
+            smem_bytes,
+            times: GpuStageTimes::default(),
+            device_name,
+        })
+    }
+
+    /// The GPU's name.
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
+    /// Seconds spent in each GPU stage so far.
+    pub fn stage_times(&self) -> GpuStageTimes {
+        self.times
+    }
+
+    fn ntiles(&self) -> (usize, usize) {
+        (self.geom.nu / self.geom.tile, self.geom.nv / self.geom.tile)
+    }
+
+    /// Makes sure the batch buffers hold `n` records and `nsub` subproblems.
+    fn reserve(&mut self, n: usize, nsub: usize) -> Result<(), GpuError> {
+        let s = &self.stream;
+        let grow = match &self.scratch {
+            Some(sc) => sc.key.len() < n || sc.sub_tile.len() < nsub,
+            None => true,
+        };
+        if grow {
+            let n = n.max(1);
+            let nsub = nsub.max(1);
+            // Free the old buffers first.
+            self.scratch = None;
+            let a = |len: usize, what: &'static str| s.alloc_zeros::<u32>(len).map_err(drv(what));
+            self.scratch = Some(Scratch {
+                key: a(n, "cuMemAlloc(record keys)")?,
+                duv: a(n, "cuMemAlloc(record offsets)")?,
+                vals: s
+                    .alloc_zeros::<T>(4 * n)
+                    .map_err(drv("cuMemAlloc(record values)"))?,
+                sduv: a(n, "cuMemAlloc(sorted record offsets)")?,
+                svals: s
+                    .alloc_zeros::<T>(4 * n)
+                    .map_err(drv("cuMemAlloc(sorted record values)"))?,
+                sub_tile: a(nsub, "cuMemAlloc(subproblems)")?,
+                sub_start: a(nsub, "cuMemAlloc(subproblems)")?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends the pending records to the GPU, buckets them by tile and grids them.
+    fn flush(&mut self) -> Result<(), GpuError> {
+        let n = self.pending.len();
+        if n == 0 {
+            return Ok(());
+        }
+        if n >= u32::MAX as usize / 2 {
+            return Err(GpuError::Unsupported(format!("batch of {n} records")));
+        }
+        let (ntu, ntv) = self.ntiles();
+        let ntiles = ntu * ntv;
+        let max_sub = n / MAX_SUBPROBLEM as usize + ntiles;
+        self.reserve(n, max_sub)?;
+        let timer = Timer::new(&self.ctx)?;
+        let s = self.stream.clone();
+        let Some(sc) = self.scratch.as_mut() else {
+            return Err(GpuError::Unsupported("scratch buffers missing".into()));
+        };
+        // H2D.
+        timer.start(&s)?;
+        s.memcpy_htod(&self.pending.key, &mut sc.key.slice_mut(..n))
+            .map_err(drv("cuMemcpyHtoD(record keys)"))?;
+        s.memcpy_htod(&self.pending.duv, &mut sc.duv.slice_mut(..n))
+            .map_err(drv("cuMemcpyHtoD(record offsets)"))?;
+        s.memcpy_htod(&self.pending.vals, &mut sc.vals.slice_mut(..4 * n))
+            .map_err(drv("cuMemcpyHtoD(record values)"))?;
+        self.times.h2d_s += timer.stop(&s)?;
+
+        // Counting sort by tile, then the subproblem list.
+        timer.start(&s)?;
+        let n32 = n as u32;
+        let nt32 = ntiles as u32;
+        let blocks = |m: u32| LaunchConfig {
+            grid_dim: (m.div_ceil(256).max(1), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let one_block = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (1024, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        s.memset_zeros(&mut self.count)
+            .map_err(drv("cuMemsetD8(tile counts)"))?;
+        let mut b = s.launch_builder(&self.k.histogram);
+        b.arg(&sc.key).arg(&n32).arg(&mut self.count);
+        // SAFETY: `key` holds n tile indices < ntiles (made by `make_records`) and `count`
+        // has ntiles + 1 elements; the argument types match the kernel's signature.
+        unsafe { b.launch(blocks(n32)) }.map_err(drv("launch histogram"))?;
+        let mut b = s.launch_builder(&self.k.scan);
+        b.arg(&self.count).arg(&nt32).arg(&mut self.offsets);
+        // SAFETY: `count` has ntiles (+1) elements and `offsets` ntiles + 1.
+        unsafe { b.launch(one_block) }.map_err(drv("launch scan_exclusive(tiles)"))?;
+        s.memcpy_dtod(&self.offsets, &mut self.cursor)
+            .map_err(drv("cuMemcpyDtoD(tile cursors)"))?;
+        let mut b = s.launch_builder(&self.k.scatter);
+        b.arg(&sc.key)
+            .arg(&sc.duv)
+            .arg(&sc.vals)
+            .arg(&n32)
+            .arg(&mut self.cursor)
+            .arg(&mut sc.sduv)
+            .arg(&mut sc.svals);
+        // SAFETY: all record arrays hold n records (4n values), the cursors start at each
+        // tile's offset, so every write index is below n.
+        unsafe { b.launch(blocks(n32)) }.map_err(drv("launch scatter"))?;
+        let mut b = s.launch_builder(&self.k.count_sub);
+        b.arg(&self.count).arg(&nt32).arg(&mut self.nsub);
+        // SAFETY: both arrays have ntiles + 1 elements.
+        unsafe { b.launch(blocks(nt32)) }.map_err(drv("launch count_subproblems"))?;
+        let mut b = s.launch_builder(&self.k.scan);
+        b.arg(&self.nsub).arg(&nt32).arg(&mut self.suboff);
+        // SAFETY: as for the tile scan.
+        unsafe { b.launch(one_block) }.map_err(drv("launch scan_exclusive(subproblems)"))?;
+        let mut total = [0u32];
+        s.memcpy_dtoh(&self.suboff.slice(ntiles..ntiles + 1), &mut total)
+            .map_err(drv("cuMemcpyDtoH(subproblem count)"))?;
+        let nsubs = total[0];
+        if nsubs as usize > sc.sub_tile.len() {
+            return Err(GpuError::Unsupported(format!(
+                "{nsubs} subproblems exceed the {} reserved",
+                sc.sub_tile.len()
+            )));
+        }
+        let mut b = s.launch_builder(&self.k.fill_sub);
+        b.arg(&self.suboff)
+            .arg(&self.offsets)
+            .arg(&nt32)
+            .arg(&mut sc.sub_tile)
+            .arg(&mut sc.sub_start);
+        // SAFETY: suboff[ntiles] = nsubs ≤ the subproblem arrays' length (checked above).
+        unsafe { b.launch(blocks(nt32)) }.map_err(drv("launch fill_subproblems"))?;
+        self.times.bucket_s += timer.stop(&s)?;
+
+        // Spreading.
+        timer.start(&s)?;
+        if nsubs > 0 {
+            let mut b = s.launch_builder(&self.k.spread);
+            b.arg(&sc.sub_tile)
+                .arg(&sc.sub_start)
+                .arg(&self.offsets)
+                .arg(&sc.sduv)
+                .arg(&sc.svals)
+                .arg(&mut self.grid);
+            let cfg = LaunchConfig {
+                grid_dim: (nsubs, 1, 1),
+                block_dim: (SPREAD_THREADS, 1, 1),
+                shared_mem_bytes: self.smem_bytes,
+            };
+            // SAFETY: every subproblem names a tile < ntiles and a record range inside that
+            // tile's bucket; footprints start at du, dv < tile so they stay inside the
+            // (tile + W − 1)² shared buffer, and grid writes wrap modulo nu, nv.
+            unsafe { b.launch(cfg) }.map_err(drv("launch spread"))?;
+        }
+        self.times.grid_s += timer.stop(&s)?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Grids everything pending and uploads a host grid handed out by `grid_mut`.
+    fn sync_device(&mut self) -> Result<(), GpuError> {
+        self.flush()?;
+        if self.host_dirty {
+            let timer = Timer::new(&self.ctx)?;
+            let s = self.stream.clone();
+            timer.start(&s)?;
+            s.memcpy_htod(
+                bytemuck::cast_slice::<Complex<T>, T>(&self.host_grid),
+                &mut self.grid,
+            )
+            .map_err(drv("cuMemcpyHtoD(grid)"))?;
+            self.times.h2d_s += timer.stop(&s)?;
+            self.host_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Backward FFT of the device grid in place.
+    fn fft_in_place(&mut self) -> Result<(), GpuError> {
+        let s = self.stream.clone();
+        let (ptr, _guard) = self.grid.device_ptr_mut(&s);
+        let dir = cudarc::cufft::FftDirection::Inverse as std::ffi::c_int;
+        // SAFETY: the plan was made for this nv × nu transform of T's complex type on this
+        // stream, and `ptr` points to the 2·nu·nv values of the grid, transformed in place.
+        let r = unsafe {
+            if T::IS_DOUBLE {
+                cudarc::cufft::result::exec_z2z(
+                    self.fft.handle(),
+                    ptr as *mut _,
+                    ptr as *mut _,
+                    dir,
+                )
+            } else {
+                cudarc::cufft::result::exec_c2c(
+                    self.fft.handle(),
+                    ptr as *mut _,
+                    ptr as *mut _,
+                    dir,
+                )
+            }
+        };
+        r.map_err(|source| GpuError::Cufft {
+            what: "cufftExecC2C/Z2Z",
+            source,
+        })
+    }
+
+    fn try_grid_chunk(
+        &mut self,
+        chunk: &VisChunk,
+        freq_hz: &[f64],
+        mode: GridMode,
+    ) -> Result<GridCounts, GpuError> {
+        let nrow = chunk.nrow();
+        let nblocks = (4 * rayon::current_num_threads()).min(nrow.max(1));
+        let parts: Vec<(HostRecords<T>, GridCounts)> = (0..nblocks)
+            .into_par_iter()
+            .map(|b| {
+                make_records::<T>(
+                    &self.geom,
+                    chunk,
+                    freq_hz,
+                    crate::vis::split_range(nrow, nblocks, b),
+                    mode,
+                )
+            })
+            .collect();
+        let mut counts = GridCounts::default();
+        for (r, c) in parts {
+            counts.merge(&c);
+            self.pending.append(&r);
+        }
+        if self.pending.len() >= BATCH_RECORDS {
+            self.flush()?;
+        }
+        Ok(counts)
+    }
+
+    fn try_grid_mut(&mut self) -> Result<(), GpuError> {
+        self.sync_device()?;
+        let n = self.geom.nu * self.geom.nv;
+        if self.host_grid.len() != n {
+            self.host_grid = vec![Complex::default(); n];
+        }
+        let timer = Timer::new(&self.ctx)?;
+        let s = self.stream.clone();
+        timer.start(&s)?;
+        s.memcpy_dtoh(
+            &self.grid,
+            bytemuck::cast_slice_mut::<Complex<T>, T>(&mut self.host_grid),
+        )
+        .map_err(drv("cuMemcpyDtoH(grid)"))?;
+        self.times.d2h_s += timer.stop(&s)?;
+        self.host_dirty = true;
+        Ok(())
+    }
+
+    fn try_to_image(&mut self, scale: f64) -> Result<(Vec<f64>, ImageTimings), GpuError> {
+        self.sync_device()?;
+        let g = &self.geom;
+        let (nx, ny) = (g.nx as u32, g.ny as u32);
+        let timer = Timer::new(&self.ctx)?;
+        let s = self.stream.clone();
+        timer.start(&s)?;
+        self.fft_in_place()?;
+        let fft_s = timer.stop(&s)?;
+        timer.start(&s)?;
+        {
+            // Poison the image (all-ones bytes are NaN) so unwritten pixels show.
+            let nbytes = self.image.len() * std::mem::size_of::<f64>();
+            let (ptr, _guard) = self.image.device_ptr_mut(&s);
+            // SAFETY: `ptr` points to the image's nx·ny f64 values, on this stream.
+            unsafe { cudarc::driver::result::memset_d8_async(ptr, 0xff, nbytes, s.cu_stream()) }
+                .map_err(drv("cuMemsetD8Async(image poison)"))?;
+        }
+        let mut b = s.launch_builder(&self.k.crop);
+        b.arg(&self.grid)
+            .arg(&self.cx)
+            .arg(&self.cy)
+            .arg(&scale)
+            .arg(&mut self.image);
+        let cfg = LaunchConfig {
+            grid_dim: (nx.div_ceil(256), ny, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the kernel reads grid cells at indices < nu·nv, cx[x < nx], cy[y < ny] and
+        // writes image[y][x] for x < nx, y < ny.
+        unsafe { b.launch(cfg) }.map_err(drv("launch crop_correct"))?;
+        let correct_s = timer.stop(&s)?;
+        timer.start(&s)?;
+        let img = s
+            .clone_dtoh(&self.image)
+            .map_err(drv("cuMemcpyDtoH(image)"))?;
+        self.times.d2h_s += timer.stop(&s)?;
+        self.times.fft_s += fft_s;
+        self.times.correct_s += correct_s;
+        debug!("GPU stage times so far: {:?}", self.times);
+        Ok((img, ImageTimings { fft_s, correct_s }))
+    }
+
+    fn try_clear(&mut self) -> Result<(), GpuError> {
+        self.pending.clear();
+        self.host_dirty = false;
+        self.stream
+            .memset_zeros(&mut self.grid)
+            .map_err(drv("cuMemsetD8(grid)"))
+    }
+}
+
+/// The `#define`s that specialise `kernels/grid.cu` for this geometry and precision.
+fn specialisation<T: Real>(g: &GridGeometry) -> String {
+    let coefs: Vec<String> = g
+        .poly
+        .coeffs
+        .iter()
+        .map(|c| {
+            if T::IS_DOUBLE {
+                format!("{c:.17e}")
+            } else {
+                format!("{:.9e}f", *c as f32)
+            }
+        })
+        .collect();
+    format!(
+        "#define REAL {}\n#define W {}\n#define DEG {}\n#define COEFS {}\n#define TILE {}\n\
+         #define NU {}\n#define NV {}\n#define NTU {}\n#define NX {}\n#define NY {}\n\
+         #define MAXSUB {}u\n",
+        T::CUDA_NAME,
+        g.kernel.width,
+        g.poly.degree,
+        coefs.join(", "),
+        g.tile,
+        g.nu,
+        g.nv,
+        g.nu / g.tile,
+        g.nx,
+        g.ny,
+        MAX_SUBPROBLEM
+    )
+}
+
+/// Turns rows `rows` of `chunk` into records (same arithmetic as the CPU path's records).
+fn make_records<T: Real>(
+    g: &GridGeometry,
+    chunk: &VisChunk,
+    freq_hz: &[f64],
+    rows: std::ops::Range<usize>,
+    mode: GridMode,
+) -> (HostRecords<T>, GridCounts) {
+    let nchan = freq_hz.len();
+    let ntu = g.nu / g.tile;
+    let w = g.kernel.width as f64;
+    let mut counts = GridCounts::default();
+    let cap = rows.len() * nchan;
+    let mut out = HostRecords {
+        key: Vec::with_capacity(cap),
+        duv: Vec::with_capacity(cap),
+        vals: Vec::with_capacity(4 * cap),
+    };
+    let scale_u: Vec<f64> = freq_hz.iter().map(|f| f / SPEED_OF_LIGHT_M_S).collect();
+    let (nu_i, nv_i) = (g.nu as i64, g.nv as i64);
+    let (cu, cv) = (0.5 * g.nu as f64 - 0.5 * w, 0.5 * g.nv as f64 - 0.5 * w);
+    let (ku, kv) = (g.cell_rad * g.nu as f64, -g.cell_rad * g.nv as f64);
+    let shift = g.tile.trailing_zeros();
+    let mask = g.tile - 1;
+    let wrap = |i: i64, n: i64| {
+        if i < 0 {
+            i + n
+        } else if i >= n {
+            i - n
+        } else {
+            i
+        }
+    };
+    let t = |x: f64| T::from_f64(x).unwrap_or_default();
+    for row in rows {
+        let [um, vm, _] = chunk.uvw_m[row];
+        for (ch, &s) in scale_u.iter().enumerate() {
+            let flat = row * nchan + ch;
+            let (u, v) = (um * s, vm * s);
+            match g.classify(chunk, flat, u, v) {
+                SampleStatus::Used => {}
+                SampleStatus::Flagged => {
+                    counts.flagged += 1;
+                    continue;
+                }
+                SampleStatus::Invalid => {
+                    counts.invalid += 1;
+                    continue;
+                }
+                SampleStatus::Outside => {
+                    counts.outside += 1;
+                    continue;
+                }
+            }
+            let wt = chunk.weight[flat] as f64;
+            let val = match mode {
+                GridMode::Dirty => chunk.vis[flat],
+                GridMode::Psf => num_complex::Complex32::new(1.0, 0.0),
+            };
+            counts.used += 1;
+            counts.sum_weights += wt;
+            let x = u * ku + cu;
+            let y = v * kv + cv;
+            let (iu0, iv0) = (x.ceil(), y.ceil());
+            let iu = wrap(iu0 as i64, nu_i) as usize;
+            let iv = wrap(iv0 as i64, nv_i) as usize;
+            out.key.push(((iv >> shift) * ntu + (iu >> shift)) as u32);
+            out.duv.push(((iu & mask) | ((iv & mask) << 16)) as u32);
+            out.vals.extend_from_slice(&[
+                t(iu0 - x),
+                t(iv0 - y),
+                t(val.re as f64 * wt),
+                t(val.im as f64 * wt),
+            ]);
+        }
+    }
+    (out, counts)
+}
+
+impl<T: Real> Gridder<T> for GpuGridder<T> {
+    fn grid_chunk(
+        &mut self,
+        chunk: &VisChunk,
+        freq_hz: &[f64],
+        mode: GridMode,
+    ) -> Result<GridCounts, super::GridError> {
+        Ok(self.try_grid_chunk(chunk, freq_hz, mode)?)
+    }
+
+    fn grid_mut(&mut self) -> Result<&mut [Complex<T>], super::GridError> {
+        self.try_grid_mut()?;
+        Ok(&mut self.host_grid)
+    }
+
+    fn clear(&mut self) -> Result<(), super::GridError> {
+        Ok(self.try_clear()?)
+    }
+
+    fn to_image(&mut self, scale: f64) -> Result<(Vec<f64>, ImageTimings), super::GridError> {
+        Ok(self.try_to_image(scale)?)
+    }
+
+    fn geometry(&self) -> &GridGeometry {
+        &self.geom
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn device_stage_times(&self) -> Option<GpuStageTimes> {
+        Some(self.times)
+    }
+}

@@ -1,0 +1,192 @@
+//! GPU backend against the CPU backend and the float64 direct Fourier transform on seeded
+//! random data, at ε = 1e-2 … 1e-5: relative L2 error ≤ ε against the DFT and GPU vs CPU ≤ ε.
+//! The GPU poisons its image buffer with NaN before the crop kernel, so an unwritten pixel
+//! fails the finiteness check.
+//!
+//! Where no usable CUDA GPU is present each test prints
+//! `SKIPPED: <name>: no usable CUDA GPU (<reason>)` to stderr and passes.
+use num_complex::Complex32;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rimager::constants::SPEED_OF_LIGHT_M_S;
+use rimager::dft::{self, relative_l2};
+use rimager::grid::cpu::CpuGridder;
+use rimager::grid::gpu::{probe, GpuGridder};
+use rimager::grid::{GridMode, Gridder, Real};
+use rimager::image::{image_chunks_with, plan, ImageParams};
+use rimager::vis::VisChunk;
+
+/// Random uvw in a disc reaching 0.45/cell at the highest frequency, random values and weights,
+/// a few flagged samples.
+fn random_chunk(nrow: usize, freq_hz: &[f64], cell_rad: f64, seed: u64) -> VisChunk {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let fmax = freq_hz.iter().cloned().fold(0.0, f64::max);
+    let uv_max_m = 0.45 / cell_rad * SPEED_OF_LIGHT_M_S / fmax;
+    let nchan = freq_hz.len();
+    let mut c = VisChunk::default();
+    for _ in 0..nrow {
+        let r = uv_max_m * rng.random::<f64>().sqrt();
+        let t = rng.random::<f64>() * std::f64::consts::TAU;
+        c.uvw_m
+            .push([r * t.cos(), r * t.sin(), rng.random::<f64>() * 100.0]);
+        for _ in 0..nchan {
+            c.vis.push(Complex32::new(
+                rng.random::<f32>() - 0.5,
+                rng.random::<f32>() - 0.5,
+            ));
+            c.weight.push(0.5 + rng.random::<f32>());
+        }
+    }
+    c
+}
+
+/// Whether a GPU is usable; prints the skip line if not.
+fn gpu_or_skip(name: &str) -> bool {
+    match probe() {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: {name}: no usable CUDA GPU ({e})");
+            false
+        }
+    }
+}
+
+/// Returns (GPU vs DFT, CPU vs DFT, GPU vs CPU) relative L2 errors.
+fn check<T: Real>(eps: f64, nx: usize, ny: usize, seed: u64) -> (f64, f64, f64) {
+    let freq_hz = [1.0e9, 1.1e9, 1.3e9];
+    let cell_rad = 1e-5;
+    let chunks = vec![
+        random_chunk(2000, &freq_hz, cell_rad, seed),
+        random_chunk(1500, &freq_hz, cell_rad, seed + 1),
+    ];
+    let p = ImageParams {
+        nx,
+        ny,
+        cell_rad,
+        epsilon: eps,
+        tile: 32,
+    };
+    let geom = plan(&p, 10_500).expect("plan");
+    let mut gpu = GpuGridder::<T>::new(geom.clone(), 0).expect("GPU gridder");
+    let (img_gpu, counts_gpu) =
+        image_chunks_with(&mut gpu, &chunks, &freq_hz, GridMode::Dirty).expect("GPU imaging");
+    let mut cpu = CpuGridder::<T>::new(geom);
+    let (img_cpu, counts_cpu) =
+        image_chunks_with(&mut cpu, &chunks, &freq_hz, GridMode::Dirty).expect("CPU imaging");
+    assert_eq!(counts_gpu, counts_cpu);
+    assert_eq!(counts_gpu.used, 3500 * 3);
+    let unwritten = img_gpu.iter().filter(|v| !v.is_finite()).count();
+    assert_eq!(
+        unwritten, 0,
+        "{unwritten} GPU pixels not written (NaN poison)"
+    );
+    let pixels: Vec<(usize, usize)> = (0..ny).flat_map(|y| (0..nx).map(move |x| (x, y))).collect();
+    let mut sums = vec![0.0; pixels.len()];
+    let mut sumw = 0.0;
+    for c in &chunks {
+        sumw += dft::accumulate(
+            c,
+            &freq_hz,
+            dft::PixelGrid { nx, ny, cell_rad },
+            &pixels,
+            GridMode::Dirty,
+            &mut sums,
+        );
+    }
+    let want: Vec<f64> = sums.iter().map(|s| s / sumw).collect();
+    let e_gpu = relative_l2(&img_gpu, &want);
+    let e_cpu = relative_l2(&img_cpu, &want);
+    let e_gc = relative_l2(&img_gpu, &img_cpu);
+    eprintln!(
+        "{} epsilon {eps:e} {}x{ny} on {}: GPU vs DFT {e_gpu:.3e}, CPU vs DFT {e_cpu:.3e}, GPU vs CPU {e_gc:.3e}",
+        T::NAME,
+        nx,
+        gpu.device_name()
+    );
+    (e_gpu, e_cpu, e_gc)
+}
+
+fn run<T: Real>(name: &str, eps: f64) {
+    if !gpu_or_skip(name) {
+        return;
+    }
+    for (nx, ny, seed) in [(64, 48, 1), (96, 128, 11)] {
+        let (e_gpu, e_cpu, e_gc) = check::<T>(eps, nx, ny, seed);
+        assert!(e_gpu <= eps, "GPU vs DFT {e_gpu} > {eps}");
+        assert!(e_cpu <= eps, "CPU vs DFT {e_cpu} > {eps}");
+        assert!(e_gc <= eps, "GPU vs CPU {e_gc} > {eps}");
+    }
+}
+
+#[test]
+fn gpu_meets_epsilon_1e2_f32() {
+    run::<f32>("gpu_meets_epsilon_1e2_f32", 1e-2);
+}
+
+#[test]
+fn gpu_meets_epsilon_1e3_f32() {
+    run::<f32>("gpu_meets_epsilon_1e3_f32", 1e-3);
+}
+
+#[test]
+fn gpu_meets_epsilon_1e4_f32() {
+    run::<f32>("gpu_meets_epsilon_1e4_f32", 1e-4);
+}
+
+#[test]
+fn gpu_meets_epsilon_1e4_f64() {
+    run::<f64>("gpu_meets_epsilon_1e4_f64", 1e-4);
+}
+
+#[test]
+fn gpu_meets_epsilon_1e5_f64() {
+    run::<f64>("gpu_meets_epsilon_1e5_f64", 1e-5);
+}
+
+/// Gridding in several chunks, handing the grid out (`grid_mut`, as the MPI reduction does)
+/// and changing it there must be taken into account by `to_image`.
+#[test]
+fn gpu_grid_mut_round_trip() {
+    let name = "gpu_grid_mut_round_trip";
+    if !gpu_or_skip(name) {
+        return;
+    }
+    let freq_hz = [1.0e9, 1.2e9];
+    let cell_rad = 1e-5;
+    let chunk = random_chunk(3000, &freq_hz, cell_rad, 5);
+    let p = ImageParams {
+        nx: 64,
+        ny: 64,
+        cell_rad,
+        epsilon: 1e-4,
+        tile: 32,
+    };
+    let geom = plan(&p, 6000).expect("plan");
+    let mut gpu = GpuGridder::<f64>::new(geom.clone(), 0).expect("GPU gridder");
+    let mut cpu = CpuGridder::<f64>::new(geom);
+    for g in [&mut gpu as &mut dyn Gridder<f64>, &mut cpu] {
+        g.grid_chunk(&chunk, &freq_hz, GridMode::Dirty)
+            .expect("grid");
+        // Doubling the grid through the host copy doubles the image.
+        for c in g.grid_mut().expect("grid_mut").iter_mut() {
+            *c = *c + *c;
+        }
+    }
+    let (a, _) = gpu.to_image(1.0).expect("GPU image");
+    let (b, _) = cpu.to_image(1.0).expect("CPU image");
+    let e = relative_l2(&a, &b);
+    eprintln!("{name}: GPU vs CPU after grid_mut {e:.3e}");
+    assert!(e <= 1e-6, "{e}");
+    // clear() then the PSF.
+    gpu.clear().expect("clear");
+    cpu.clear().expect("clear");
+    gpu.grid_chunk(&chunk, &freq_hz, GridMode::Psf)
+        .expect("grid");
+    cpu.grid_chunk(&chunk, &freq_hz, GridMode::Psf)
+        .expect("grid");
+    let (a, _) = gpu.to_image(1.0).expect("GPU image");
+    let (b, _) = cpu.to_image(1.0).expect("CPU image");
+    let e = relative_l2(&a, &b);
+    eprintln!("{name}: PSF GPU vs CPU {e:.3e}");
+    assert!(e <= 1e-6, "{e}");
+}
