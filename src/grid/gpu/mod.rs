@@ -313,6 +313,17 @@ impl<T: Real> GpuGridder<T> {
         };
         let bw = tile + width - 1;
         let smem_bytes = (2 * bw * bw * std::mem::size_of::<T>()) as u32;
+        let smem_max = ctx
+            .attribute(
+                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+            )
+            .map_err(drv("cuDeviceGetAttribute(max shared memory per block)"))?;
+        if smem_bytes as i64 > i64::from(smem_max) {
+            return Err(GpuError::Unsupported(format!(
+                "tile_size {tile} needs {smem_bytes} bytes of shared memory per block, the GPU has \
+                 {smem_max}: choose a smaller image.tile_size"
+            )));
+        }
         if smem_bytes > 48 * 1024 {
             k.spread
                 .set_attribute(
