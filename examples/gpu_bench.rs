@@ -7,7 +7,7 @@
 //! image in host memory (host record preparation included), with the error achieved against
 //! the float64 DFT on sampled pixels.
 //!
-//! `cargo run --release --example gpu_bench -- [nvis] [npix]`
+//! `cargo run --release --example gpu_bench -- [nvis] [npix] [tile ...]` (tile sizes, default 32)
 use std::time::Instant;
 
 use num_complex::Complex32;
@@ -60,6 +60,7 @@ fn synth(nrow: usize, freq: &[f64], cell: f64) -> VisChunk {
 fn run<T: Real>(
     eps: f64,
     npix: usize,
+    tile: usize,
     chunk: &VisChunk,
     freq: &[f64],
     cell: f64,
@@ -70,14 +71,14 @@ fn run<T: Real>(
         ny: npix,
         cell_rad: cell,
         epsilon: eps,
-        tile: 32,
+        tile,
     };
     let geom = plan(&p, nvis)?;
     let (w, nu, nv) = (geom.kernel.width, geom.nu, geom.nv);
     let t = Instant::now();
     let mut g = GpuGridder::<T>::new(geom, 0)?;
     println!(
-        "{} eps {eps:e}: W={w} grid {nu}x{nv}, setup (NVRTC + cuFFT plan + allocation) {:.3} s on {}",
+        "{} eps {eps:e} tile {tile}: W={w} grid {nu}x{nv}, setup (NVRTC + cuFFT plan + allocation) {:.3} s on {}",
         T::NAME,
         t.elapsed().as_secs_f64(),
         g.device_name()
@@ -159,7 +160,7 @@ fn run<T: Real>(
     );
     if let Some(c) = last {
         println!(
-            "SUMMARY {} eps {eps:e}: GPU compute {:.1} ms ({:.2e} vis/s), achieved error {err:.2e}",
+            "SUMMARY {} eps {eps:e} tile {tile}: GPU compute {:.1} ms ({:.2e} vis/s), achieved error {err:.2e}",
             T::NAME,
             c * 1e3,
             nvis as f64 / c
@@ -186,7 +187,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         chunk.nrow(),
         t.elapsed().as_secs_f64()
     );
-    run::<f32>(1e-4, npix, &chunk, &freq, cell)?;
-    run::<f64>(1e-5, npix, &chunk, &freq, cell)?;
+    let tiles: Vec<usize> = if args.len() > 2 {
+        args[2..].iter().map(|&t| t as usize).collect()
+    } else {
+        vec![32]
+    };
+    for &tile in &tiles {
+        run::<f32>(1e-4, npix, tile, &chunk, &freq, cell)?;
+        run::<f64>(1e-5, npix, tile, &chunk, &freq, cell)?;
+    }
     Ok(())
 }
