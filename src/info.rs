@@ -190,10 +190,8 @@ pub fn describe(path: &Path) -> Result<String, InfoError> {
         let (mut uv_min, mut uv_max, mut wmax) = (f64::INFINITY, 0.0f64, 0.0f64);
         let (mut flagged, mut bad, mut sumw) = (0u64, 0u64, 0.0f64);
         let step = (1 << 20) / nchan.max(1);
-        let mut start = 0;
-        while start < m.nrow {
-            let end = (start + step.max(1)).min(m.nrow);
-            let c = r.read_rows(start..end)?;
+        for rows in crate::vis::row_chunks(0..m.nrow, step) {
+            let c = r.read_rows(rows)?;
             for (row, [u, v, w]) in c.uvw_m.iter().enumerate() {
                 let q = (u * u + v * v).sqrt();
                 if q.is_finite() {
@@ -215,7 +213,6 @@ pub fn describe(path: &Path) -> Result<String, InfoError> {
                     }
                 }
             }
-            start = end;
         }
         let fmin = m.freq_hz.iter().cloned().fold(f64::INFINITY, f64::min);
         let fmax = m.freq_hz.iter().cloned().fold(0.0, f64::max);

@@ -149,7 +149,7 @@ struct Quadrature {
 
 fn quadrature() -> &'static Quadrature {
     static Q: OnceLock<Quadrature> = OnceLock::new();
-    Q.get_or_init(|| gauss_legendre(96))
+    Q.get_or_init(|| gauss_legendre(256))
 }
 
 /// Gauss–Legendre rule of `n` points by Newton iteration on the Legendre recurrence

@@ -24,7 +24,7 @@ use crate::output::h5image::{write_image_h5, ImageInfo};
 use crate::output::OutputError;
 use crate::simulate::{SimError, Simulator};
 use crate::vis::h5::{VisFileError, VisReader};
-use crate::vis::{VisChunk, VisMeta};
+use crate::vis::{row_chunks, VisChunk, VisMeta};
 
 /// Errors of the imaging pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -135,19 +135,16 @@ impl VisSource {
         chunk_rows: usize,
     ) -> Result<f64, PipelineError> {
         let mut m: f64 = 0.0;
-        let mut start = rows.start;
-        while start < rows.end {
-            let end = (start + chunk_rows).min(rows.end);
+        for r in row_chunks(rows, chunk_rows) {
             let uvw = match self {
-                VisSource::File(r) => r.read_uvw(start..end)?,
-                VisSource::Sim(s) => s.uvw_chunk(start..end).uvw_m,
+                VisSource::File(f) => f.read_uvw(r)?,
+                VisSource::Sim(s) => s.uvw_chunk(r).uvw_m,
             };
             for [u, v, _] in uvw {
                 if u.is_finite() && v.is_finite() {
                     m = m.max(u.abs()).max(v.abs());
                 }
             }
-            start = end;
         }
         Ok(m)
     }
@@ -193,11 +190,9 @@ fn grid_pass<T: Real>(
     } else {
         "read"
     };
-    let mut start = rows.start;
-    while start < rows.end {
-        let end = (start + chunk_rows).min(rows.end);
+    for r in row_chunks(rows, chunk_rows) {
         let t = std::time::Instant::now();
-        let chunk = source.read(start..end, mode == GridMode::Dirty)?;
+        let chunk = source.read(r, mode == GridMode::Dirty)?;
         let t_read = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         counts.merge(&g.grid_chunk(&chunk, freq_hz, mode)?);
@@ -205,7 +200,6 @@ fn grid_pass<T: Real>(
             times.add(read_stage, t_read);
             times.add("grid", t.elapsed().as_secs_f64());
         }
-        start = end;
     }
     Ok(counts)
 }
@@ -608,11 +602,8 @@ pub fn run_simulate(cfg: &Config, dist: &Dist) -> Result<(), PipelineError> {
     for r in 0..dist.size() {
         if r == dist.rank() {
             let w = crate::vis::h5::VisWriter::open_rw(&tmp)?;
-            let mut start = rows.start;
-            while start < rows.end {
-                let end = (start + cfg.input.chunk_rows).min(rows.end);
-                w.write_rows(&sim.chunk(start..end))?;
-                start = end;
+            for r in row_chunks(rows.clone(), cfg.input.chunk_rows) {
+                w.write_rows(&sim.chunk(r))?;
             }
         }
         dist.barrier();

@@ -108,10 +108,8 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
     let mut sums = vec![0.0; modes.len() * (np + 1)];
     let rows = dist.my_rows(meta.nrow);
     let t = std::time::Instant::now();
-    let mut start = rows.start;
-    while start < rows.end {
-        let end = (start + cfg.input.chunk_rows).min(rows.end);
-        let chunk = source.read(start..end, true)?;
+    for r in crate::vis::row_chunks(rows, cfg.input.chunk_rows) {
+        let chunk = source.read(r, true)?;
         for (k, &mode) in modes.iter().enumerate() {
             let block = &mut sums[k * (np + 1)..(k + 1) * (np + 1)];
             let (px, w) = block.split_at_mut(np);
@@ -128,7 +126,6 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
                 px,
             );
         }
-        start = end;
     }
     dist.all_sum_f64(&mut sums);
     let threshold = if cfg.verify.threshold > 0.0 {

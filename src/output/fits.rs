@@ -695,10 +695,14 @@ mod tests {
             Err(std::io::Error::other("disk on fire"))
         })
         .unwrap_err();
+        // The message names the file; the cause follows in the error chain.
         let msg = err.to_string();
+        let cause = std::error::Error::source(&err)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
         assert!(
-            msg.contains("disk on fire") && msg.contains("out.fits"),
-            "{msg}"
+            cause.contains("disk on fire") && msg.contains("out.fits"),
+            "{msg} / {cause}"
         );
         assert_eq!(std::fs::read(&path).unwrap(), b"old good content");
         let names: Vec<_> = std::fs::read_dir(dir.path())

@@ -60,6 +60,17 @@ impl VisChunk {
     }
 }
 
+/// `rows` in consecutive pieces of at most `chunk` rows (the unit of reading and gridding).
+pub fn row_chunks(
+    rows: std::ops::Range<usize>,
+    chunk: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let chunk = chunk.max(1);
+    (rows.start..rows.end)
+        .step_by(chunk)
+        .map(move |s| s..(s + chunk).min(rows.end))
+}
+
 /// Splits `n` items into `parts` contiguous ranges whose lengths differ by at most one.
 pub fn split_range(n: usize, parts: usize, index: usize) -> std::ops::Range<usize> {
     let parts = parts.max(1);
@@ -73,6 +84,13 @@ pub fn split_range(n: usize, parts: usize, index: usize) -> std::ops::Range<usiz
 #[cfg(test)]
 mod tests {
     use super::split_range;
+
+    #[test]
+    fn row_chunks_tile_the_range() {
+        let c: Vec<_> = super::row_chunks(3..11, 3).collect();
+        assert_eq!(c, vec![3..6, 6..9, 9..11]);
+        assert_eq!(super::row_chunks(5..5, 3).count(), 0);
+    }
 
     #[test]
     fn split_range_covers_everything_once() {
