@@ -45,7 +45,9 @@ fn gpu_or_skip(name: &str) -> bool {
     match probe() {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("SKIPPED: {name}: no usable CUDA GPU ({e})");
+            let e = e.to_string();
+            let reason = e.trim_start_matches("no usable CUDA GPU: ");
+            eprintln!("SKIPPED: {name}: no usable CUDA GPU ({reason})");
             false
         }
     }
