@@ -55,7 +55,10 @@ impl<T: Real> Fft2d<T> {
                 }
             },
         );
-        // Pass 2: the kept columns px ∈ [−nx/2, nx/2), in blocks.
+        // Pass 2: the kept columns px ∈ [−nx/2, nx/2), in blocks. Grid indices of the kept
+        // columns and rows, and the centring sign, are tabulated once (no division per cell).
+        let ucol: Vec<usize> = (0..nx).map(|x| wrap(x as isize - (nx / 2) as isize, nu)).collect();
+        let vrow: Vec<usize> = (0..ny).map(|y| wrap(y as isize - (ny / 2) as isize, nv)).collect();
         let columns: Vec<usize> = (0..nx).collect();
         let col_scratch = self.col.get_inplace_scratch_len();
         let grid_ro: &[Complex<T>] = grid;
@@ -70,27 +73,23 @@ impl<T: Real> Fft2d<T> {
                 },
                 |(buf, scratch), xs| {
                     let b = xs.len();
+                    let cols: Vec<usize> = xs.iter().map(|&x| ucol[x]).collect();
                     // Gather: buf[c][v] = grid[v][col(x_c)].
                     for v in 0..nv {
                         let row = &grid_ro[v * nu..(v + 1) * nu];
-                        for (c, &x) in xs.iter().enumerate() {
-                            buf[c * nv + v] = row[wrap(x as isize - (nx / 2) as isize, nu)];
+                        for (c, &u) in cols.iter().enumerate() {
+                            buf[c * nv + v] = row[u];
                         }
                     }
                     let mut out = vec![0.0f64; b * ny];
                     for (c, &x) in xs.iter().enumerate() {
                         let col = &mut buf[c * nv..(c + 1) * nv];
                         self.col.process_with_scratch(col, scratch);
-                        let px = x as isize - (nx / 2) as isize;
-                        for y in 0..ny {
-                            let py = y as isize - (ny / 2) as isize;
-                            let sign = if (px + py).rem_euclid(2) == 0 {
-                                1.0
-                            } else {
-                                -1.0
-                            };
-                            let val = col[wrap(py, nv)].re.to_f64().unwrap_or(f64::NAN);
-                            out[c * ny + y] = val * sign;
+                        // (−1)^(px+py) with px = x − nx/2, py = y − ny/2 (nx, ny even).
+                        let mut sign = if (x + ny / 2 + nx / 2) % 2 == 0 { 1.0 } else { -1.0 };
+                        for (o, &v) in out[c * ny..(c + 1) * ny].iter_mut().zip(&vrow) {
+                            *o = col[v].re.to_f64().unwrap_or(f64::NAN) * sign;
+                            sign = -sign;
                         }
                     }
                     (xs[0], out)
