@@ -99,8 +99,8 @@ impl<T: Real> Fft2d<T> {
         let mut image = vec![0.0f64; nx * ny];
         for (x0, out) in blocks {
             let b = out.len() / ny;
-            for c in 0..b {
-                for y in 0..ny {
+            for y in 0..ny {
+                for c in 0..b {
                     image[y * nx + x0 + c] = out[c * ny + y];
                 }
             }

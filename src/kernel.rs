@@ -423,13 +423,30 @@ fn chebyshev_to_monomial(cheb: &[f64]) -> Vec<f64> {
 /// (index `p + n/2`), for a grid of `n_grid` cells.
 pub fn correction(kernel: &EsKernel, n_image: usize, n_grid: usize) -> Vec<f64> {
     use rayon::prelude::*;
-    (0..n_image)
-        .into_par_iter()
-        .map(|i| {
-            let p = i as f64 - (n_image / 2) as f64;
-            1.0 / kernel.fourier(p / n_grid as f64)
+    // The quadrature of [`EsKernel::fourier`] with the f-independent factors of each node
+    // computed once: ψ̂(f) = Σ_k c_k cos(2π f t_k).
+    let half = 0.5 * kernel.width as f64;
+    let a = 0.5 * std::f64::consts::FRAC_PI_2;
+    let q = quadrature();
+    let (c, t): (Vec<f64>, Vec<f64>) = q
+        .nodes
+        .iter()
+        .zip(&q.weights)
+        .map(|(&x, &w)| {
+            let (s, cs) = (a * (x + 1.0)).sin_cos();
+            (2.0 * a * half * w * (kernel.beta * (cs - 1.0)).exp() * cs, half * s)
         })
-        .collect()
+        .unzip();
+    // ψ̂ is even: pixels ±p share a factor, so compute p = 0 ..= n/2 only.
+    let half_n = n_image / 2;
+    let by_offset: Vec<f64> = (0..=half_n)
+        .into_par_iter()
+        .map(|p| {
+            let f = 2.0 * std::f64::consts::PI * p as f64 / n_grid as f64;
+            1.0 / c.iter().zip(&t).map(|(ck, tk)| ck * (f * tk).cos()).sum::<f64>()
+        })
+        .collect();
+    (0..n_image).map(|i| by_offset[(i as isize - half_n as isize).unsigned_abs()]).collect()
 }
 
 #[cfg(test)]
@@ -451,6 +468,17 @@ mod tests {
                 (k.error_estimate - t.error_estimate).abs() <= 1e-6 * t.error_estimate,
                 "{k:?} vs {t:?}"
             );
+        }
+    }
+
+    #[test]
+    fn correction_is_inverse_transform_at_pixel_frequencies() {
+        let k = EsKernel::optimised(7, 1.5);
+        let c = correction(&k, 10, 16);
+        for (i, &ci) in c.iter().enumerate() {
+            let p = i as f64 - 5.0;
+            let want = 1.0 / k.fourier(p / 16.0);
+            assert!((ci - want).abs() < 1e-12 * want.abs(), "{i}: {ci} vs {want}");
         }
     }
 
