@@ -57,8 +57,12 @@ impl<T: Real> Fft2d<T> {
         );
         // Pass 2: the kept columns px ∈ [−nx/2, nx/2), in blocks. Grid indices of the kept
         // columns and rows, and the centring sign, are tabulated once (no division per cell).
-        let ucol: Vec<usize> = (0..nx).map(|x| wrap(x as isize - (nx / 2) as isize, nu)).collect();
-        let vrow: Vec<usize> = (0..ny).map(|y| wrap(y as isize - (ny / 2) as isize, nv)).collect();
+        let ucol: Vec<usize> = (0..nx)
+            .map(|x| wrap(x as isize - (nx / 2) as isize, nu))
+            .collect();
+        let vrow: Vec<usize> = (0..ny)
+            .map(|y| wrap(y as isize - (ny / 2) as isize, nv))
+            .collect();
         let columns: Vec<usize> = (0..nx).collect();
         let col_scratch = self.col.get_inplace_scratch_len();
         let grid_ro: &[Complex<T>] = grid;
@@ -86,7 +90,11 @@ impl<T: Real> Fft2d<T> {
                         let col = &mut buf[c * nv..(c + 1) * nv];
                         self.col.process_with_scratch(col, scratch);
                         // (−1)^(px+py) with px = x − nx/2, py = y − ny/2 (nx, ny even).
-                        let mut sign = if (x + ny / 2 + nx / 2) % 2 == 0 { 1.0 } else { -1.0 };
+                        let mut sign = if (x + ny / 2 + nx / 2) % 2 == 0 {
+                            1.0
+                        } else {
+                            -1.0
+                        };
                         for (o, &v) in out[c * ny..(c + 1) * ny].iter_mut().zip(&vrow) {
                             *o = col[v].re.to_f64().unwrap_or(f64::NAN) * sign;
                             sign = -sign;

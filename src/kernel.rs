@@ -284,7 +284,7 @@ pub fn choose_grid(
 /// Relative cost of one kernel-footprint cell update (see [`choose_grid`]).
 const GRID_COST_PER_POINT: f64 = 1.0;
 /// Relative cost of one FFT butterfly-point (see [`choose_grid`]).
-const FFT_COST_PER_POINT: f64 = 0.8;
+const FFT_COST_PER_POINT: f64 = 0.6;
 
 /// Piecewise-polynomial form of an ES kernel for fast evaluation of all `W` footprint values
 /// at once: for a visibility whose footprint starts at cell `i0` and whose fractional position
@@ -434,7 +434,10 @@ pub fn correction(kernel: &EsKernel, n_image: usize, n_grid: usize) -> Vec<f64> 
         .zip(&q.weights)
         .map(|(&x, &w)| {
             let (s, cs) = (a * (x + 1.0)).sin_cos();
-            (2.0 * a * half * w * (kernel.beta * (cs - 1.0)).exp() * cs, half * s)
+            (
+                2.0 * a * half * w * (kernel.beta * (cs - 1.0)).exp() * cs,
+                half * s,
+            )
         })
         .unzip();
     // ψ̂ is even: pixels ±p share a factor, so compute p = 0 ..= n/2 only.
@@ -443,10 +446,16 @@ pub fn correction(kernel: &EsKernel, n_image: usize, n_grid: usize) -> Vec<f64> 
         .into_par_iter()
         .map(|p| {
             let f = 2.0 * std::f64::consts::PI * p as f64 / n_grid as f64;
-            1.0 / c.iter().zip(&t).map(|(ck, tk)| ck * (f * tk).cos()).sum::<f64>()
+            1.0 / c
+                .iter()
+                .zip(&t)
+                .map(|(ck, tk)| ck * (f * tk).cos())
+                .sum::<f64>()
         })
         .collect();
-    (0..n_image).map(|i| by_offset[(i as isize - half_n as isize).unsigned_abs()]).collect()
+    (0..n_image)
+        .map(|i| by_offset[(i as isize - half_n as isize).unsigned_abs()])
+        .collect()
 }
 
 #[cfg(test)]
@@ -478,7 +487,10 @@ mod tests {
         for (i, &ci) in c.iter().enumerate() {
             let p = i as f64 - 5.0;
             let want = 1.0 / k.fourier(p / 16.0);
-            assert!((ci - want).abs() < 1e-12 * want.abs(), "{i}: {ci} vs {want}");
+            assert!(
+                (ci - want).abs() < 1e-12 * want.abs(),
+                "{i}: {ci} vs {want}"
+            );
         }
     }
 
