@@ -1,7 +1,6 @@
 //! Planning an image (pixel size, kernel, grid) and turning visibilities into a dirty image or
 //! PSF with any [`Gridder`]: grid every chunk, then FFT, grid-correct, crop and normalise by
 //! the sum of weights (a 1 Jy point source at the phase centre peaks at 1.0).
-use crate::config::Precision;
 use crate::grid::cpu::CpuGridder;
 use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, Gridder, Real};
 use crate::kernel::{choose_grid, KernelError};
@@ -28,15 +27,6 @@ pub fn plan(p: &ImageParams, nvis: u64) -> Result<GridGeometry, KernelError> {
     Ok(GridGeometry::new(
         p.nx, p.ny, p.cell_rad, &spec, p.epsilon, p.tile,
     ))
-}
-
-/// Whether `precision` at `epsilon` means float64.
-pub fn wants_double(precision: Precision, epsilon: f64) -> bool {
-    match precision {
-        Precision::Double => true,
-        Precision::Single => false,
-        Precision::Auto => epsilon < crate::config::SINGLE_PRECISION_MIN_EPSILON,
-    }
 }
 
 /// Images `chunks` in one process with the CPU gridder (no MPI): returns the normalised image

@@ -16,7 +16,7 @@ use crate::dist::Dist;
 use crate::grid::cpu::CpuGridder;
 use crate::grid::gpu::{GpuError, GpuGridder};
 use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, Gridder, Real};
-use crate::image::{plan, wants_double, ImageParams};
+use crate::image::{plan, ImageParams};
 use crate::kernel::KernelError;
 use crate::metrics::{RunMetrics, StageTimes};
 use crate::output::fits::{write_fits_image, FitsValue, SkyWcs};
@@ -330,12 +330,12 @@ pub fn run_image(
             geom.kernel.oversampling,
             geom.nu,
             geom.nv,
-            if wants_double(cfg.image.precision, cfg.image.epsilon) { "float64" } else { "float32" },
+            if cfg.use_double() { "float64" } else { "float32" },
             dist.size(),
             threads
         );
     }
-    let products = if wants_double(cfg.image.precision, cfg.image.epsilon) {
+    let products = if cfg.use_double() {
         image_with::<f64>(cfg, dist, &source, meta, geom, &mut times, threads)?
     } else {
         image_with::<f32>(cfg, dist, &source, meta, geom, &mut times, threads)?
@@ -513,7 +513,7 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
         grid_nu: p.geom.nu as u64,
         grid_nv: p.geom.nv as u64,
         backend: p.metrics.backend.clone(),
-        precision: if wants_double(cfg.image.precision, cfg.image.epsilon) {
+        precision: if cfg.use_double() {
             "float64"
         } else {
             "float32"
