@@ -546,25 +546,20 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
         ),
         ("NRANKS".to_string(), FitsValue::Int(dist.size() as i64)),
     ];
-    write_fits_image(
-        &with_ext(".fits"),
-        &image32,
-        p.geom.nx,
-        p.geom.ny,
-        &wcs,
-        "JY/BEAM",
-        &extra,
-    )?;
-    if let Some(psf) = &psf32 {
+    let fits = |suffix: &str, data: &[f32]| {
         write_fits_image(
-            &with_ext("-psf.fits"),
-            psf,
+            &with_ext(suffix),
+            data,
             p.geom.nx,
             p.geom.ny,
             &wcs,
             "JY/BEAM",
             &extra,
-        )?;
+        )
+    };
+    fits(".fits", &image32)?;
+    if let Some(psf) = &psf32 {
+        fits("-psf.fits", psf)?;
     }
     info!(
         "wrote {}.h5, {}.fits{}",
