@@ -107,7 +107,12 @@ extern "C" __global__ void spread(const unsigned* __restrict__ sub_tile,
                                   const unsigned* __restrict__ sub_start,
                                   const unsigned* __restrict__ offsets,
                                   const unsigned* __restrict__ duv,
-                                  const rec4* __restrict__ vals, real* __restrict__ grid) {
+                                  const rec4* __restrict__ vals,
+                                  const unsigned* __restrict__ suboff, unsigned ntiles,
+                                  real* __restrict__ grid) {
+    // Launched with an upper bound on the subproblem count (no host round trip): blocks past
+    // the real count, suboff[ntiles], leave at once (the whole block, before any barrier).
+    if (blockIdx.x >= suboff[ntiles]) return;
     extern __shared__ unsigned char smem_raw[];
     real* sre = reinterpret_cast<real*>(smem_raw);
     real* sim = sre + BW * BW;
