@@ -552,7 +552,9 @@ impl<T: Real> GpuGridder<T> {
         &self.device_name
     }
 
-    /// Seconds spent in each GPU stage so far.
+    /// Seconds spent in each GPU stage so far. The streamed stages (copies, bucketing,
+    /// spreading) are added to these totals when [`Gridder::to_image`] or
+    /// [`Gridder::grid_mut`] waits for the GPU (queuing a chunk does not wait).
     pub fn stage_times(&self) -> GpuStageTimes {
         self.times
     }
