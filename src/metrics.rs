@@ -6,9 +6,34 @@ use serde::Serialize;
 
 use crate::dist::Dist;
 
-/// The timed stages, in pipeline order.
-pub const STAGES: [&str; 8] = [
-    "read", "simulate", "grid", "reduce", "fft", "correct", "psf", "write",
+/// The timed stages, in pipeline order, then the GPU backend's device stages ([`DEVICE_STAGES`]).
+pub const STAGES: [&str; 14] = [
+    "read",
+    "simulate",
+    "grid",
+    "reduce",
+    "fft",
+    "correct",
+    "psf",
+    "write",
+    "gpu_h2d",
+    "gpu_bucket",
+    "gpu_grid",
+    "gpu_fft",
+    "gpu_correct",
+    "gpu_d2h",
+];
+
+/// Stages measured on the device with CUDA events (image and PSF passes together). They run
+/// inside the host stages `grid`, `fft`, `correct` and `psf`, so they are reported beside
+/// them but not added into the wall times. Zero (and hidden in the table) on the CPU backend.
+pub const DEVICE_STAGES: [&str; 6] = [
+    "gpu_h2d",
+    "gpu_bucket",
+    "gpu_grid",
+    "gpu_fft",
+    "gpu_correct",
+    "gpu_d2h",
 ];
 
 /// Seconds spent in each of [`STAGES`] on one rank.
@@ -42,9 +67,14 @@ impl StageTimes {
             .map_or(0.0, |i| self.seconds[i])
     }
 
-    /// Sum over all stages.
+    /// Sum over the host stages (the device stages of [`DEVICE_STAGES`] overlap them).
     pub fn total(&self) -> f64 {
-        self.seconds.iter().sum()
+        STAGES
+            .iter()
+            .zip(&self.seconds)
+            .filter(|(s, _)| !DEVICE_STAGES.contains(s))
+            .map(|(_, t)| t)
+            .sum()
     }
 }
 
@@ -138,9 +168,14 @@ impl RunMetrics {
             .iter()
             .map(|r| rank_sum(r, &IMAGING))
             .fold(0.0, f64::max);
+        let host: Vec<&str> = STAGES
+            .iter()
+            .copied()
+            .filter(|s| !DEVICE_STAGES.contains(s))
+            .collect();
         let total_wall_s = per_rank
             .iter()
-            .map(|r| rank_sum(r, &STAGES))
+            .map(|r| rank_sum(r, &host))
             .fold(0.0, f64::max);
         let vis_per_rank: Vec<u64> = per_rank.iter().map(|r| r[n - 1] as u64).collect();
         let vis_total: u64 = vis_per_rank.iter().sum();
@@ -182,8 +217,15 @@ impl RunMetrics {
 
     /// A human-readable table.
     pub fn table(&self) -> String {
+        // Name column: 10 wide, wider only when a shown stage name needs it.
+        let w = self
+            .stages
+            .iter()
+            .filter(|st| st.max_s != 0.0)
+            .map(|st| st.stage.len())
+            .fold(10, usize::max);
         let mut s = format!(
-            "{:<10} {:>10} {:>10} {:>10} {:>10}\n",
+            "{:<w$} {:>10} {:>10} {:>10} {:>10}\n",
             "stage", "min [s]", "mean [s]", "max [s]", "max/mean"
         );
         for st in &self.stages {
@@ -191,7 +233,7 @@ impl RunMetrics {
                 continue;
             }
             s += &format!(
-                "{:<10} {:>10.4} {:>10.4} {:>10.4} {:>10.2}\n",
+                "{:<w$} {:>10.4} {:>10.4} {:>10.4} {:>10.2}\n",
                 st.stage, st.min_s, st.mean_s, st.max_s, st.imbalance
             );
         }
@@ -226,5 +268,25 @@ mod tests {
         assert!((m.vis_per_s - 100.0).abs() < 1e-9);
         assert!((m.vis_per_s_per_thread - 50.0).abs() < 1e-9);
         assert!(m.table().contains("grid"));
+        assert!(!m.table().contains("gpu_"));
+    }
+
+    #[test]
+    fn device_stages_are_reported_but_not_summed() {
+        let mut t = StageTimes::default();
+        t.add("grid", 2.0);
+        t.add("fft", 1.0);
+        t.add("gpu_grid", 1.5);
+        t.add("gpu_fft", 0.5);
+        assert!((t.total() - 3.0).abs() < 1e-12);
+        let m = RunMetrics::gather(&Dist::single(), &t, 300, 2, "gpu").unwrap();
+        assert!((m.imaging_wall_s - 3.0).abs() < 1e-12);
+        assert!((m.total_wall_s - 3.0).abs() < 1e-12);
+        let table = m.table();
+        assert!(table.contains("gpu_grid"));
+        assert!(table.contains("gpu_fft"));
+        assert!(!table.contains("gpu_h2d"));
+        let g = m.stages.iter().find(|s| s.stage == "gpu_grid").unwrap();
+        assert_eq!(g.per_rank_s, vec![1.5]);
     }
 }

@@ -457,6 +457,16 @@ fn image_with<T: Real>(
             t.correct_s,
             t.d2h_s
         );
+        for (stage, secs) in [
+            ("gpu_h2d", t.h2d_s),
+            ("gpu_bucket", t.bucket_s),
+            ("gpu_grid", t.grid_s),
+            ("gpu_fft", t.fft_s),
+            ("gpu_correct", t.correct_s),
+            ("gpu_d2h", t.d2h_s),
+        ] {
+            times.add(stage, secs);
+        }
     }
     let metrics = RunMetrics::gather(dist, times, local_used, threads, g.backend_name());
     Ok(match (image, metrics) {

@@ -192,3 +192,52 @@ fn gpu_grid_mut_round_trip() {
     eprintln!("{name}: PSF GPU vs CPU {e:.3e}");
     assert!(e <= 1e-6, "{e}");
 }
+
+/// Streams the records in many small chunks (several flushes, several chunks per flush, both
+/// staging slots reused many times): the image must match the CPU's, and the device stage
+/// times must have been taken.
+fn streamed<T: Real>(name: &str, eps: f64, chunk_records: usize) {
+    if !gpu_or_skip(name) {
+        return;
+    }
+    let freq_hz = [1.0e9, 1.1e9, 1.3e9];
+    let cell_rad = 1e-5;
+    let chunks: Vec<VisChunk> = (0..4)
+        .map(|i| random_chunk(1700 + 300 * i, &freq_hz, cell_rad, 40 + i as u64))
+        .collect();
+    let nvis: usize = chunks.iter().map(|c| c.nrow() * freq_hz.len()).sum();
+    let p = ImageParams {
+        nx: 96,
+        ny: 128,
+        cell_rad,
+        epsilon: eps,
+        tile: 32,
+    };
+    let geom = plan(&p, nvis as u64).expect("plan");
+    let mut gpu = GpuGridder::<T>::new(geom.clone(), 0).expect("GPU gridder");
+    gpu.set_chunk_records(chunk_records).expect("chunk size");
+    assert_eq!(gpu.chunk_records(), chunk_records);
+    let (img_gpu, counts_gpu) =
+        image_chunks_with(&mut gpu, &chunks, &freq_hz, GridMode::Dirty).expect("GPU imaging");
+    let mut cpu = CpuGridder::<T>::new(geom);
+    let (img_cpu, counts_cpu) =
+        image_chunks_with(&mut cpu, &chunks, &freq_hz, GridMode::Dirty).expect("CPU imaging");
+    assert_eq!(counts_gpu, counts_cpu);
+    let nan = img_gpu.iter().filter(|v| !v.is_finite()).count();
+    assert_eq!(nan, 0, "{nan} GPU pixels not written (NaN poison)");
+    let e = relative_l2(&img_gpu, &img_cpu);
+    let t = gpu.stage_times();
+    eprintln!("{name}: {nvis} records in chunks of {chunk_records}: GPU vs CPU {e:.3e}; {t:?}");
+    assert!(e <= eps, "GPU vs CPU {e} > {eps}");
+    assert!(t.h2d_s > 0.0 && t.bucket_s > 0.0 && t.grid_s > 0.0, "{t:?}");
+}
+
+#[test]
+fn gpu_streamed_small_chunks_f32() {
+    streamed::<f32>("gpu_streamed_small_chunks_f32", 1e-4, 700);
+}
+
+#[test]
+fn gpu_streamed_small_chunks_f64() {
+    streamed::<f64>("gpu_streamed_small_chunks_f64", 1e-5, 4099);
+}

@@ -10,9 +10,18 @@
 //!    ([`super::cpu`]): footprint start relative to its `T × T` tile (`du`, `dv`), fractional
 //!    offsets `su`, `sv ∈ [0, 1)` and the weighted value. Coordinates relative to the tile keep
 //!    float32 accurate on large grids;
-//! 2. records are batched, copied to the GPU and bucketed by tile there with a counting sort
-//!    (histogram with atomics, exclusive scan, scatter), and each tile's range is cut into
-//!    subproblems of at most [`MAX_SUBPROBLEM`] records;
+//! 2. records are batched on the host and streamed to the GPU in chunks of at most the chunk
+//!    capacity ([`GpuGridder::chunk_records`]): each chunk is copied into one of two page-locked
+//!    (pinned) staging buffers and sent by that buffer's own copy stream, while the compute
+//!    stream buckets and grids the previous chunk (CUDA events order the two: the compute
+//!    stream waits for a chunk's copy, a copy waits until the compute stream has read the
+//!    device buffer it overwrites). Device memory for records is bounded (two staging chunks
+//!    and one sorted chunk), so data larger than GPU memory images; the spreading of all
+//!    chunks stays on the one compute stream, so no two kernels add into the grid at once.
+//!    Nothing waits on the host between chunks: the spreading is launched for an upper bound
+//!    of subproblems and surplus blocks return at once. On the GPU each chunk is bucketed by
+//!    tile with a counting sort (histogram with atomics, exclusive scan, scatter), and each
+//!    tile's range is cut into subproblems of at most [`MAX_SUBPROBLEM`] records;
 //! 3. one thread block per subproblem accumulates its records' `W × W` footprints into a
 //!    shared-memory buffer of `(T + W − 1)²` cells (the kernel evaluated by Horner's rule from
 //!    the same [`crate::kernel::PolyKernel`] coefficients as the CPU path), then adds the
@@ -34,8 +43,8 @@ use std::time::Instant;
 use cudarc::cufft::CudaFft;
 use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute};
 use cudarc::driver::{
-    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, DriverError,
-    LaunchConfig, PushKernelArg,
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, DeviceRepr,
+    DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
 use num_complex::Complex;
 use rayon::prelude::*;
@@ -52,8 +61,17 @@ const GRID_CU: &str = include_str!("kernels/grid.cu");
 /// Most records one thread block spreads (cuFINUFFT's `maxsubprobsize`).
 pub const MAX_SUBPROBLEM: u32 = 1024;
 
-/// Records collected on the host before they are sent to the GPU and gridded together.
+/// Records collected on the host before they are streamed to the GPU.
 const BATCH_RECORDS: usize = 1 << 24;
+
+/// Most records of one streamed chunk (the default capacity is sized from free GPU memory).
+const MAX_CHUNK_RECORDS: usize = 1 << 27;
+
+/// Fewest records of one streamed chunk when the capacity is sized from free GPU memory.
+const MIN_CHUNK_RECORDS: usize = 1 << 20;
+
+/// Unsettled timing-event pairs kept before they are read (each read waits for the GPU).
+const MAX_OPEN_TIMERS: usize = 192;
 
 /// Threads per block of the spreading kernel.
 const SPREAD_THREADS: u32 = 256;
@@ -182,15 +200,106 @@ impl<T: Real> HostRecords<T> {
     }
 }
 
-/// Device buffers that grow with the batch size.
-struct Scratch<T> {
+/// One of the two staging slots a chunk of records passes through: page-locked host buffers,
+/// the device buffers they are copied into, and the stream doing the copy.
+struct Slot<T> {
+    /// Records the buffers hold.
+    cap: usize,
+    hkey: PinnedHostSlice<u32>,
+    hduv: PinnedHostSlice<u32>,
+    hvals: PinnedHostSlice<T>,
     key: CudaSlice<u32>,
     duv: CudaSlice<u32>,
     vals: CudaSlice<T>,
+    /// The copy stream.
+    stream: Arc<CudaStream>,
+    /// Recorded on `stream` after a chunk's copies: the pinned buffers may be refilled and
+    /// the device buffers hold the chunk.
+    copied: CudaEvent,
+    /// Recorded on the compute stream once the scatter has read the device buffers.
+    consumed: CudaEvent,
+}
+
+impl<T: DeviceRepr + cudarc::driver::ValidAsZeroBits> Slot<T> {
+    /// Allocates a slot for `cap` records with its copy stream.
+    fn new(ctx: &Arc<CudaContext>, stream: Arc<CudaStream>, cap: usize) -> Result<Self, GpuError> {
+        let ev = || ctx.new_event(None).map_err(drv("cuEventCreate"));
+        // SAFETY: the pinned buffers are only read by copies after the host has filled the
+        // part copied (`stream_chunk` writes records 0..m before copying 0..m).
+        let (hkey, hduv, hvals) = unsafe {
+            (
+                ctx.alloc_pinned::<u32>(cap)
+                    .map_err(drv("cuMemHostAlloc(record keys)"))?,
+                ctx.alloc_pinned::<u32>(cap)
+                    .map_err(drv("cuMemHostAlloc(record offsets)"))?,
+                ctx.alloc_pinned::<T>(4 * cap)
+                    .map_err(drv("cuMemHostAlloc(record values)"))?,
+            )
+        };
+        Ok(Self {
+            cap,
+            hkey,
+            hduv,
+            hvals,
+            key: stream
+                .alloc_zeros::<u32>(cap)
+                .map_err(drv("cuMemAlloc(record keys)"))?,
+            duv: stream
+                .alloc_zeros::<u32>(cap)
+                .map_err(drv("cuMemAlloc(record offsets)"))?,
+            vals: stream
+                .alloc_zeros::<T>(4 * cap)
+                .map_err(drv("cuMemAlloc(record values)"))?,
+            copied: ev()?,
+            consumed: ev()?,
+            stream,
+        })
+    }
+}
+
+impl<T> Drop for Slot<T> {
+    fn drop(&mut self) {
+        // The pinned buffers must outlive the asynchronous copies from them; a failure here
+        // has nowhere to go and leaves the context in error anyway.
+        let _ = self.copied.synchronize();
+    }
+}
+
+/// Device buffers of the compute stream sized for one chunk: records sorted by tile and the
+/// subproblem list.
+struct Sorted<T> {
+    /// Records they hold.
+    cap: usize,
     sduv: CudaSlice<u32>,
     svals: CudaSlice<T>,
     sub_tile: CudaSlice<u32>,
     sub_start: CudaSlice<u32>,
+}
+
+/// Which [`GpuStageTimes`] field an event pair adds to.
+#[derive(Clone, Copy)]
+enum Stage {
+    H2d,
+    Bucket,
+    Grid,
+}
+
+/// Copies `src` into the front of `dst` with all threads.
+fn par_copy<T: Copy + Send + Sync>(dst: &mut [T], src: &[T]) {
+    const PIECE: usize = 1 << 16;
+    dst[..src.len()]
+        .par_chunks_mut(PIECE)
+        .zip(src.par_chunks(PIECE))
+        .for_each(|(d, s)| d.copy_from_slice(s));
+}
+
+/// Records a timing event on `s`.
+fn mark(ctx: &Arc<CudaContext>, s: &CudaStream) -> Result<CudaEvent, GpuError> {
+    let e = ctx
+        .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+        .map_err(drv("cuEventCreate"))?;
+    e.record(s).map_err(drv("cuEventRecord"))?;
+    Ok(e)
 }
 
 /// A pair of timing events.
@@ -236,7 +345,19 @@ pub struct GpuGridder<T: Real> {
     cursor: CudaSlice<u32>,
     nsub: CudaSlice<u32>,
     suboff: CudaSlice<u32>,
-    scratch: Option<Scratch<T>>,
+    /// The two staging slots, allocated on first use.
+    slots: [Option<Slot<T>>; 2],
+    /// Their copy streams.
+    copy_streams: [Arc<CudaStream>; 2],
+    /// The slot the next chunk goes through.
+    next_slot: usize,
+    sorted: Option<Sorted<T>>,
+    /// Records per streamed chunk at most.
+    chunk_cap: usize,
+    /// Records collected on the host before they are streamed.
+    batch_records: usize,
+    /// Timing events recorded but not yet read.
+    open_timers: Vec<(Stage, CudaEvent, CudaEvent)>,
     cx: CudaSlice<f64>,
     cy: CudaSlice<f64>,
     image: CudaSlice<f64>,
@@ -338,6 +459,10 @@ impl<T: Real> GpuGridder<T> {
         );
 
         let t = Instant::now();
+        let copy_streams = [
+            ctx.new_stream().map_err(drv("cuStreamCreate(copy)"))?,
+            ctx.new_stream().map_err(drv("cuStreamCreate(copy)"))?,
+        ];
         let ntiles = (nu / tile) * (nv / tile);
         let alloc = |n: usize, what: &'static str| stream.alloc_zeros::<u32>(n).map_err(drv(what));
         let grid = stream
@@ -372,8 +497,23 @@ impl<T: Real> GpuGridder<T> {
                     source,
                 }
             })?;
+        // Chunk capacity: a quarter of the free memory for two staging chunks and one sorted
+        // chunk, within [MIN_CHUNK_RECORDS, MAX_CHUNK_RECORDS].
+        let (free, _) = cudarc::driver::result::mem_get_info().map_err(drv("cuMemGetInfo"))?;
+        let per_record = 3 * (8 + 4 * std::mem::size_of::<T>());
+        let mut chunk_cap = (free / 4 / per_record).clamp(MIN_CHUNK_RECORDS, MAX_CHUNK_RECORDS);
+        let mut batch_records = BATCH_RECORDS;
+        // Test hook: `RIMAGER_GPU_CHUNK_RECORDS` forces small chunks (as `set_chunk_records`).
+        if let Some(v) = std::env::var("RIMAGER_GPU_CHUNK_RECORDS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            chunk_cap = v.clamp(1, MAX_CHUNK_RECORDS);
+            batch_records = 3 * chunk_cap;
+        }
         debug!(
-            "GPU {ordinal}: allocated the {nu}x{nv} grid and planned the FFT in {:.3} s",
+            "GPU {ordinal}: allocated the {nu}x{nv} grid and planned the FFT in {:.3} s; \
+             chunks of up to {chunk_cap} records",
             t.elapsed().as_secs_f64()
         );
         Ok(Self {
@@ -387,7 +527,13 @@ impl<T: Real> GpuGridder<T> {
             cursor,
             nsub,
             suboff,
-            scratch: None,
+            slots: [None, None],
+            copy_streams,
+            next_slot: 0,
+            sorted: None,
+            chunk_cap,
+            batch_records,
+            open_timers: Vec::new(),
             cx,
             cy,
             image,
@@ -406,7 +552,9 @@ impl<T: Real> GpuGridder<T> {
         &self.device_name
     }
 
-    /// Seconds spent in each GPU stage so far.
+    /// Seconds spent in each GPU stage so far. The streamed stages (copies, bucketing,
+    /// spreading) are added to these totals when [`Gridder::to_image`] or
+    /// [`Gridder::grid_mut`] waits for the GPU (queuing a chunk does not wait).
     pub fn stage_times(&self) -> GpuStageTimes {
         self.times
     }
@@ -415,28 +563,59 @@ impl<T: Real> GpuGridder<T> {
         (self.geom.nu / self.geom.tile, self.geom.nv / self.geom.tile)
     }
 
-    /// Makes sure the batch buffers hold `n` records and `nsub` subproblems.
-    fn reserve(&mut self, n: usize, nsub: usize) -> Result<(), GpuError> {
-        let s = &self.stream;
-        let grow = match &self.scratch {
-            Some(sc) => sc.key.len() < n || sc.sub_tile.len() < nsub,
-            None => true,
-        };
-        if grow {
-            let n = n.max(1);
-            let nsub = nsub.max(1);
-            // Free the old buffers first.
-            self.scratch = None;
+    /// Records per streamed chunk at most.
+    pub fn chunk_records(&self) -> usize {
+        self.chunk_cap
+    }
+
+    /// Sets the records per streamed chunk (at least 1), and collects at most three chunks on
+    /// the host before streaming them; for tests of the streaming with small chunks.
+    pub fn set_chunk_records(&mut self, records: usize) -> Result<(), GpuError> {
+        self.flush()?;
+        self.chunk_cap = records.max(1);
+        self.batch_records = 3 * self.chunk_cap;
+        Ok(())
+    }
+
+    /// Reads the recorded timing events into the stage times (waits for them).
+    fn settle_times(&mut self) -> Result<(), GpuError> {
+        for (stage, a, b) in self.open_timers.drain(..) {
+            let secs = f64::from(a.elapsed_ms(&b).map_err(drv("cuEventElapsedTime"))?) * 1e-3;
+            match stage {
+                Stage::H2d => self.times.h2d_s += secs,
+                Stage::Bucket => self.times.bucket_s += secs,
+                Stage::Grid => self.times.grid_s += secs,
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure staging slot `si` and the sorted buffers hold `need` records (reallocating
+    /// after waiting for the GPU when they are smaller).
+    fn reserve(&mut self, si: usize, need: usize) -> Result<(), GpuError> {
+        let small_slot = self.slots[si].as_ref().is_none_or(|sl| sl.cap < need);
+        let small_sorted = self.sorted.as_ref().is_none_or(|so| so.cap < need);
+        if !(small_slot || small_sorted) {
+            return Ok(());
+        }
+        self.ctx
+            .synchronize()
+            .map_err(drv("cuCtxSynchronize(reallocate)"))?;
+        if small_slot {
+            self.slots[si] = None;
+            self.slots[si] = Some(Slot::new(&self.ctx, self.copy_streams[si].clone(), need)?);
+        }
+        if small_sorted {
+            let (ntu, ntv) = self.ntiles();
+            let nsub = need / MAX_SUBPROBLEM as usize + ntu * ntv + 1;
+            let s = &self.stream;
             let a = |len: usize, what: &'static str| s.alloc_zeros::<u32>(len).map_err(drv(what));
-            self.scratch = Some(Scratch {
-                key: a(n, "cuMemAlloc(record keys)")?,
-                duv: a(n, "cuMemAlloc(record offsets)")?,
-                vals: s
-                    .alloc_zeros::<T>(4 * n)
-                    .map_err(drv("cuMemAlloc(record values)"))?,
-                sduv: a(n, "cuMemAlloc(sorted record offsets)")?,
+            self.sorted = None;
+            self.sorted = Some(Sorted {
+                cap: need,
+                sduv: a(need, "cuMemAlloc(sorted record offsets)")?,
                 svals: s
-                    .alloc_zeros::<T>(4 * n)
+                    .alloc_zeros::<T>(4 * need)
                     .map_err(drv("cuMemAlloc(sorted record values)"))?,
                 sub_tile: a(nsub, "cuMemAlloc(subproblems)")?,
                 sub_start: a(nsub, "cuMemAlloc(subproblems)")?,
@@ -445,40 +624,109 @@ impl<T: Real> GpuGridder<T> {
         Ok(())
     }
 
-    /// Sends the pending records to the GPU, buckets them by tile and grids them.
+    /// Streams the pending records to the GPU chunk by chunk, bucketing and gridding each.
+    /// Returns once the last chunk is queued (the host buffer is free again).
     fn flush(&mut self) -> Result<(), GpuError> {
         let n = self.pending.len();
         if n == 0 {
             return Ok(());
         }
-        if n >= u32::MAX as usize / 2 {
-            return Err(GpuError::Unsupported(format!("batch of {n} records")));
+        if self.chunk_cap >= u32::MAX as usize / 8 {
+            return Err(GpuError::Unsupported(format!(
+                "chunks of {} records",
+                self.chunk_cap
+            )));
         }
+        // Buffers sized for this batch (a power of two, at most the chunk capacity).
+        let need = n
+            .min(self.chunk_cap)
+            .next_power_of_two()
+            .min(self.chunk_cap);
+        let mut start = 0;
+        while start < n {
+            let m = (n - start).min(self.chunk_cap);
+            self.stream_chunk(start, m, need)?;
+            start += m;
+        }
+        self.pending.clear();
+        if self.open_timers.len() > MAX_OPEN_TIMERS {
+            self.settle_times()?;
+        }
+        Ok(())
+    }
+
+    /// Copies pending records `start..start + m` through the next staging slot and queues
+    /// their bucketing and spreading on the compute stream.
+    fn stream_chunk(&mut self, start: usize, m: usize, need: usize) -> Result<(), GpuError> {
+        let si = self.next_slot;
+        self.next_slot ^= 1;
+        self.reserve(si, need.max(m))?;
         let (ntu, ntv) = self.ntiles();
         let ntiles = ntu * ntv;
-        let max_sub = n / MAX_SUBPROBLEM as usize + ntiles;
-        self.reserve(n, max_sub)?;
-        let timer = Timer::new(&self.ctx)?;
+        let ctx = self.ctx.clone();
         let s = self.stream.clone();
-        let Some(sc) = self.scratch.as_mut() else {
-            return Err(GpuError::Unsupported("scratch buffers missing".into()));
+        let (Some(slot), Some(so)) = (self.slots[si].as_mut(), self.sorted.as_mut()) else {
+            return Err(GpuError::Unsupported("staging buffers missing".into()));
         };
-        // H2D.
-        timer.start(&s)?;
-        s.memcpy_htod(&self.pending.key, &mut sc.key.slice_mut(..n))
-            .map_err(drv("cuMemcpyHtoD(record keys)"))?;
-        s.memcpy_htod(&self.pending.duv, &mut sc.duv.slice_mut(..n))
-            .map_err(drv("cuMemcpyHtoD(record offsets)"))?;
-        s.memcpy_htod(&self.pending.vals, &mut sc.vals.slice_mut(..4 * n))
-            .map_err(drv("cuMemcpyHtoD(record values)"))?;
-        self.times.h2d_s += timer.stop(&s)?;
 
-        // Counting sort by tile, then the subproblem list.
-        timer.start(&s)?;
-        let n32 = n as u32;
+        // Host: wait until the slot's previous copy has finished, then fill its pinned buffers.
+        slot.copied
+            .synchronize()
+            .map_err(drv("cuEventSynchronize(staging buffers free)"))?;
+        let r = start..start + m;
+        let hkey = slot
+            .hkey
+            .as_mut_slice()
+            .map_err(drv("pinned buffer access"))?;
+        par_copy(hkey, &self.pending.key[r.clone()]);
+        let hduv = slot
+            .hduv
+            .as_mut_slice()
+            .map_err(drv("pinned buffer access"))?;
+        par_copy(hduv, &self.pending.duv[r.clone()]);
+        let hvals = slot
+            .hvals
+            .as_mut_slice()
+            .map_err(drv("pinned buffer access"))?;
+        par_copy(hvals, &self.pending.vals[4 * r.start..4 * r.end]);
+
+        // Copy stream: wait until the compute stream has read the device buffers, then copy.
+        let cs = slot.stream.clone();
+        cs.wait(&slot.consumed)
+            .map_err(drv("cuStreamWaitEvent(staging buffers read)"))?;
+        let t0 = mark(&ctx, &cs)?;
+        {
+            let hkey = slot.hkey.as_slice().map_err(drv("pinned buffer access"))?;
+            let hduv = slot.hduv.as_slice().map_err(drv("pinned buffer access"))?;
+            let hvals = slot.hvals.as_slice().map_err(drv("pinned buffer access"))?;
+            let (dkey, _gk) = slot.key.device_ptr_mut(&cs);
+            let (dduv, _gd) = slot.duv.device_ptr_mut(&cs);
+            let (dvals, _gv) = slot.vals.device_ptr_mut(&cs);
+            // SAFETY: each destination holds at least m records (4m values) (`reserve`), the
+            // sources are the first m (4m) elements of the pinned buffers, which stay
+            // allocated and unwritten until `copied` (recorded below) completes: the host
+            // waits for it before refilling them and the slot waits for it when dropped.
+            unsafe {
+                cudarc::driver::result::memcpy_htod_async(dkey, &hkey[..m], cs.cu_stream())
+                    .map_err(drv("cuMemcpyHtoDAsync(record keys)"))?;
+                cudarc::driver::result::memcpy_htod_async(dduv, &hduv[..m], cs.cu_stream())
+                    .map_err(drv("cuMemcpyHtoDAsync(record offsets)"))?;
+                cudarc::driver::result::memcpy_htod_async(dvals, &hvals[..4 * m], cs.cu_stream())
+                    .map_err(drv("cuMemcpyHtoDAsync(record values)"))?;
+            }
+        }
+        slot.copied.record(&cs).map_err(drv("cuEventRecord"))?;
+        let t1 = mark(&ctx, &cs)?;
+        self.open_timers.push((Stage::H2d, t0, t1));
+
+        // Compute stream: wait for the copy, bucket by tile, then spread.
+        s.wait(&slot.copied)
+            .map_err(drv("cuStreamWaitEvent(records copied)"))?;
+        let b0 = mark(&ctx, &s)?;
+        let n32 = m as u32;
         let nt32 = ntiles as u32;
-        let blocks = |m: u32| LaunchConfig {
-            grid_dim: (m.div_ceil(256).max(1), 1, 1),
+        let blocks = |k: u32| LaunchConfig {
+            grid_dim: (k.div_ceil(256).max(1), 1, 1),
             block_dim: (256, 1, 1),
             shared_mem_bytes: 0,
         };
@@ -490,8 +738,8 @@ impl<T: Real> GpuGridder<T> {
         s.memset_zeros(&mut self.count)
             .map_err(drv("cuMemsetD8(tile counts)"))?;
         let mut b = s.launch_builder(&self.k.histogram);
-        b.arg(&sc.key).arg(&n32).arg(&mut self.count);
-        // SAFETY: `key` holds n tile indices < ntiles (made by `make_records`) and `count`
+        b.arg(&slot.key).arg(&n32).arg(&mut self.count);
+        // SAFETY: `key` holds m tile indices < ntiles (made by `make_records`) and `count`
         // has ntiles + 1 elements; the argument types match the kernel's signature.
         unsafe { b.launch(blocks(n32)) }.map_err(drv("launch histogram"))?;
         let mut b = s.launch_builder(&self.k.scan);
@@ -501,16 +749,17 @@ impl<T: Real> GpuGridder<T> {
         s.memcpy_dtod(&self.offsets, &mut self.cursor)
             .map_err(drv("cuMemcpyDtoD(tile cursors)"))?;
         let mut b = s.launch_builder(&self.k.scatter);
-        b.arg(&sc.key)
-            .arg(&sc.duv)
-            .arg(&sc.vals)
+        b.arg(&slot.key)
+            .arg(&slot.duv)
+            .arg(&slot.vals)
             .arg(&n32)
             .arg(&mut self.cursor)
-            .arg(&mut sc.sduv)
-            .arg(&mut sc.svals);
-        // SAFETY: all record arrays hold n records (4n values), the cursors start at each
-        // tile's offset, so every write index is below n.
+            .arg(&mut so.sduv)
+            .arg(&mut so.svals);
+        // SAFETY: all record arrays hold at least m records (4m values), the cursors start at
+        // each tile's offset, so every write index is below m.
         unsafe { b.launch(blocks(n32)) }.map_err(drv("launch scatter"))?;
+        slot.consumed.record(&s).map_err(drv("cuEventRecord"))?;
         let mut b = s.launch_builder(&self.k.count_sub);
         b.arg(&self.count).arg(&nt32).arg(&mut self.nsub);
         // SAFETY: both arrays have ntiles + 1 elements.
@@ -519,48 +768,43 @@ impl<T: Real> GpuGridder<T> {
         b.arg(&self.nsub).arg(&nt32).arg(&mut self.suboff);
         // SAFETY: as for the tile scan.
         unsafe { b.launch(one_block) }.map_err(drv("launch scan_exclusive(subproblems)"))?;
-        let mut total = [0u32];
-        s.memcpy_dtoh(&self.suboff.slice(ntiles..ntiles + 1), &mut total)
-            .map_err(drv("cuMemcpyDtoH(subproblem count)"))?;
-        let nsubs = total[0];
-        if nsubs as usize > sc.sub_tile.len() {
-            return Err(GpuError::Unsupported(format!(
-                "{nsubs} subproblems exceed the {} reserved",
-                sc.sub_tile.len()
-            )));
-        }
         let mut b = s.launch_builder(&self.k.fill_sub);
         b.arg(&self.suboff)
             .arg(&self.offsets)
             .arg(&nt32)
-            .arg(&mut sc.sub_tile)
-            .arg(&mut sc.sub_start);
-        // SAFETY: suboff[ntiles] = nsubs ≤ the subproblem arrays' length (checked above).
+            .arg(&mut so.sub_tile)
+            .arg(&mut so.sub_start);
+        // SAFETY: suboff[ntiles] = Σ ceil(count/MAXSUB) ≤ m/MAXSUB + ntiles, below the
+        // subproblem arrays' length (`reserve`).
         unsafe { b.launch(blocks(nt32)) }.map_err(drv("launch fill_subproblems"))?;
-        self.times.bucket_s += timer.stop(&s)?;
+        let b1 = mark(&ctx, &s)?;
+        self.open_timers.push((Stage::Bucket, b0, b1));
+        let g0 = mark(&ctx, &s)?;
 
-        // Spreading.
-        timer.start(&s)?;
-        if nsubs > 0 {
-            let mut b = s.launch_builder(&self.k.spread);
-            b.arg(&sc.sub_tile)
-                .arg(&sc.sub_start)
-                .arg(&self.offsets)
-                .arg(&sc.sduv)
-                .arg(&sc.svals)
-                .arg(&mut self.grid);
-            let cfg = LaunchConfig {
-                grid_dim: (nsubs, 1, 1),
-                block_dim: (SPREAD_THREADS, 1, 1),
-                shared_mem_bytes: self.smem_bytes,
-            };
-            // SAFETY: every subproblem names a tile < ntiles and a record range inside that
-            // tile's bucket; footprints start at du, dv < tile so they stay inside the
-            // (tile + W − 1)² shared buffer, and grid writes wrap modulo nu, nv.
-            unsafe { b.launch(cfg) }.map_err(drv("launch spread"))?;
-        }
-        self.times.grid_s += timer.stop(&s)?;
-        self.pending.clear();
+        // Spreading, for the upper bound of subproblems; blocks past suboff[ntiles] return.
+        let max_sub = (m / MAX_SUBPROBLEM as usize + ntiles) as u32;
+        let mut b = s.launch_builder(&self.k.spread);
+        b.arg(&so.sub_tile)
+            .arg(&so.sub_start)
+            .arg(&self.offsets)
+            .arg(&so.sduv)
+            .arg(&so.svals)
+            .arg(&self.suboff)
+            .arg(&nt32)
+            .arg(&mut self.grid);
+        let cfg = LaunchConfig {
+            grid_dim: (max_sub.max(1), 1, 1),
+            block_dim: (SPREAD_THREADS, 1, 1),
+            shared_mem_bytes: self.smem_bytes,
+        };
+        // SAFETY: blocks below suboff[ntiles] read subproblems filled above, each naming a
+        // tile < ntiles and a record range inside that tile's bucket; footprints start at
+        // du, dv < tile so they stay inside the (tile + W − 1)² shared buffer, and grid
+        // writes wrap modulo nu, nv. All spreading is on this one stream, so no two launches
+        // add into the grid at once.
+        unsafe { b.launch(cfg) }.map_err(drv("launch spread"))?;
+        let g1 = mark(&ctx, &s)?;
+        self.open_timers.push((Stage::Grid, g0, g1));
         Ok(())
     }
 
@@ -637,7 +881,7 @@ impl<T: Real> GpuGridder<T> {
             counts.merge(&c);
             self.pending.append(&r);
         }
-        if self.pending.len() >= BATCH_RECORDS {
+        if self.pending.len() >= self.batch_records {
             self.flush()?;
         }
         Ok(counts)
@@ -658,6 +902,7 @@ impl<T: Real> GpuGridder<T> {
         )
         .map_err(drv("cuMemcpyDtoH(grid)"))?;
         self.times.d2h_s += timer.stop(&s)?;
+        self.settle_times()?;
         self.host_dirty = true;
         Ok(())
     }
@@ -702,6 +947,7 @@ impl<T: Real> GpuGridder<T> {
         self.times.d2h_s += timer.stop(&s)?;
         self.times.fft_s += fft_s;
         self.times.correct_s += correct_s;
+        self.settle_times()?;
         debug!("GPU stage times so far: {:?}", self.times);
         Ok((img, ImageTimings { fft_s, correct_s }))
     }

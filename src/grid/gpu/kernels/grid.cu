@@ -36,31 +36,54 @@ extern "C" __global__ void histogram(const unsigned* __restrict__ key, unsigned 
     if (i < n) atomicAdd(&count[key[i]], 1u);
 }
 
-// out[i] = sum of in[0..i) for i in [0, n]; one block of blockDim.x (a power of two <= 1024)
-// threads, each owning a contiguous range.
+// out[i] = sum of in[0..i) for i in [0, n]; one block of 1024 threads. Rounds of 4096
+// elements: each thread sums 4 consecutive ones (a warp reads 512 contiguous bytes), warps scan
+// with shuffles, warp 0 scans the 32 warp totals, and a carry runs across rounds.
 extern "C" __global__ void scan_exclusive(const unsigned* __restrict__ in, unsigned n,
                                           unsigned* __restrict__ out) {
-    __shared__ unsigned part[1024];
-    unsigned t = threadIdx.x;
-    unsigned per = (n + blockDim.x - 1) / blockDim.x;
-    unsigned b = min(t * per, n), e = min(b + per, n);
-    unsigned s = 0;
-    for (unsigned i = b; i < e; i++) s += in[i];
-    part[t] = s;
-    __syncthreads();
-    for (unsigned off = 1; off < blockDim.x; off <<= 1) {
-        unsigned v = t >= off ? part[t - off] : 0u;
+    __shared__ unsigned ws[32];
+    __shared__ unsigned total_s;
+    unsigned t = threadIdx.x, lane = t & 31u, warp = t >> 5;
+    unsigned carry = 0;  // the same in every thread
+    for (unsigned base = 0; base < n; base += 4096u) {
+        unsigned i0 = base + 4u * t;
+        unsigned v[4];
+        unsigned x = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            v[k] = i0 + k < n ? in[i0 + k] : 0u;
+            x += v[k];
+        }
+        unsigned incl = x;
+#pragma unroll
+        for (unsigned off = 1; off < 32; off <<= 1) {
+            unsigned y = __shfl_up_sync(0xffffffffu, incl, off);
+            if (lane >= off) incl += y;
+        }
+        if (lane == 31) ws[warp] = incl;
         __syncthreads();
-        part[t] += v;
+        if (warp == 0) {
+            unsigned w = ws[lane];
+            unsigned wi = w;
+#pragma unroll
+            for (unsigned off = 1; off < 32; off <<= 1) {
+                unsigned y = __shfl_up_sync(0xffffffffu, wi, off);
+                if (lane >= off) wi += y;
+            }
+            ws[lane] = wi - w;
+            if (lane == 31) total_s = wi;
+        }
         __syncthreads();
+        unsigned run = carry + ws[warp] + incl - x;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            if (i0 + k < n) out[i0 + k] = run;
+            run += v[k];
+        }
+        carry += total_s;
+        __syncthreads();  // ws and total_s are rewritten by the next round
     }
-    unsigned run = part[t] - s;
-    for (unsigned i = b; i < e; i++) {
-        unsigned v = in[i];
-        out[i] = run;
-        run += v;
-    }
-    if (t == blockDim.x - 1) out[n] = part[t];
+    if (t == 0) out[n] = carry;
 }
 
 // Moves record i to its tile's bucket: cursor starts as the tile offsets.
@@ -107,7 +130,12 @@ extern "C" __global__ void spread(const unsigned* __restrict__ sub_tile,
                                   const unsigned* __restrict__ sub_start,
                                   const unsigned* __restrict__ offsets,
                                   const unsigned* __restrict__ duv,
-                                  const rec4* __restrict__ vals, real* __restrict__ grid) {
+                                  const rec4* __restrict__ vals,
+                                  const unsigned* __restrict__ suboff, unsigned ntiles,
+                                  real* __restrict__ grid) {
+    // Launched with an upper bound on the subproblem count (no host round trip): blocks past
+    // the real count, suboff[ntiles], leave at once (the whole block, before any barrier).
+    if (blockIdx.x >= suboff[ntiles]) return;
     extern __shared__ unsigned char smem_raw[];
     real* sre = reinterpret_cast<real*>(smem_raw);
     real* sim = sre + BW * BW;
