@@ -18,9 +18,8 @@ use rayon::prelude::*;
 use std::time::Instant;
 
 use super::{
-    GridCounts, GridError, GridGeometry, GridMode, Gridder, ImageTimings, Real, SampleStatus,
+    place_samples, GridCounts, GridError, GridGeometry, GridMode, Gridder, ImageTimings, Real,
 };
-use crate::constants::SPEED_OF_LIGHT_M_S;
 use crate::fft::Fft2d;
 use crate::kernel;
 use crate::vis::VisChunk;
@@ -102,76 +101,22 @@ impl<T: Real> CpuGridder<T> {
         rows: std::ops::Range<usize>,
         mode: GridMode,
     ) -> (Block<T>, GridCounts) {
-        let g = &self.geom;
         let nchan = freq_hz.len();
         let (ntu, ntv) = self.ntiles();
-        let w = g.kernel.width as f64;
-        let tile = g.tile;
-        let mut counts = GridCounts::default();
         let mut recs = Vec::with_capacity(rows.len() * nchan);
         let mut tiles: Vec<u32> = Vec::with_capacity(rows.len() * nchan);
-        let scale_u: Vec<f64> = freq_hz.iter().map(|f| f / SPEED_OF_LIGHT_M_S).collect();
-        // Grid position in cells from the grid's corner (centre cell (nu/2, nv/2)), minus W/2:
-        // x = u·cell·nu + nu/2 − W/2, so the footprint starts at ceil(x).
-        let (nu_i, nv_i) = (g.nu as i64, g.nv as i64);
-        let (cu, cv) = (0.5 * g.nu as f64 - 0.5 * w, 0.5 * g.nv as f64 - 0.5 * w);
-        let (ku, kv) = (g.cell_rad * g.nu as f64, -g.cell_rad * g.nv as f64);
-        let shift = tile.trailing_zeros();
-        let mask = tile - 1;
-        for row in rows {
-            let [um, vm, _] = chunk.uvw_m[row];
-            for (ch, &s) in scale_u.iter().enumerate() {
-                let flat = row * nchan + ch;
-                let (u, v) = (um * s, vm * s);
-                match g.classify(chunk, flat, u, v) {
-                    SampleStatus::Used => {}
-                    SampleStatus::Flagged => {
-                        counts.flagged += 1;
-                        continue;
-                    }
-                    SampleStatus::Invalid => {
-                        counts.invalid += 1;
-                        continue;
-                    }
-                    SampleStatus::Outside => {
-                        counts.outside += 1;
-                        continue;
-                    }
-                }
-                let wt = chunk.weight[flat] as f64;
-                let val = match mode {
-                    GridMode::Dirty => chunk.vis[flat],
-                    GridMode::Psf => Complex::new(1.0, 0.0),
-                };
-                counts.used += 1;
-                counts.sum_weights += wt;
-                let x = u * ku + cu;
-                let y = v * kv + cv;
-                let (iu0, iv0) = (x.ceil(), y.ceil());
-                // |u·cell| < 1/2, so the start is at most one grid period off: wrap once.
-                let wrap = |i: i64, n: i64| {
-                    if i < 0 {
-                        i + n
-                    } else if i >= n {
-                        i - n
-                    } else {
-                        i
-                    }
-                };
-                let iu = wrap(iu0 as i64, nu_i) as usize;
-                let iv = wrap(iv0 as i64, nv_i) as usize;
-                let (tu, tv) = (iu >> shift, iv >> shift);
-                tiles.push((tv * ntu + tu) as u32);
-                recs.push(Record {
-                    du: (iu & mask) as u16,
-                    dv: (iv & mask) as u16,
-                    su: T::from_f64(iu0 - x).unwrap_or_default(),
-                    sv: T::from_f64(iv0 - y).unwrap_or_default(),
-                    re: T::from_f64(val.re as f64 * wt).unwrap_or_default(),
-                    im: T::from_f64(val.im as f64 * wt).unwrap_or_default(),
-                });
-            }
-        }
+        let t = |x: f64| T::from_f64(x).unwrap_or_default();
+        let counts = place_samples(&self.geom, chunk, freq_hz, rows, mode, |p| {
+            tiles.push(p.tile);
+            recs.push(Record {
+                du: p.du as u16,
+                dv: p.dv as u16,
+                su: t(p.su),
+                sv: t(p.sv),
+                re: t(p.re),
+                im: t(p.im),
+            });
+        });
         // Counting sort by tile.
         let ntiles = ntu * ntv;
         let mut offsets = vec![0u32; ntiles + 1];

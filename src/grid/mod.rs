@@ -250,6 +250,111 @@ pub enum GridError {
     Gpu(#[from] gpu::GpuError),
 }
 
+/// One usable sample placed on the grid (see [`place_samples`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Placed {
+    /// Tile index `tv · (nu / tile) + tu`.
+    pub tile: u32,
+    /// Footprint start relative to the tile origin, cells (`< tile`).
+    pub du: usize,
+    /// As `du`, along v.
+    pub dv: usize,
+    /// Fractional offsets in [0, 1): the footprint starts at `ceil(x)` where `x` is the
+    /// sample's grid position minus W/2, and `s = ceil(x) − x`.
+    pub su: f64,
+    /// As `su`, along v.
+    pub sv: f64,
+    /// Weighted value `w · V` (or `w` for the PSF).
+    pub re: f64,
+    /// Imaginary part of the weighted value.
+    pub im: f64,
+}
+
+/// Visits every usable sample of rows `rows` of `chunk` with its place on the grid, and counts
+/// the others: the selection rule and grid arithmetic every backend shares. A sample at
+/// (u, v) wavelengths sits at `x = u·cell·nu + nu/2 − W/2`, `y = −v·cell·nv + nv/2 − W/2`
+/// (cells from the grid corner, minus half the kernel); its footprint starts at
+/// `(ceil x, ceil y)`, wrapped once into the grid (|u·cell| < 1/2 keeps it within one period).
+#[inline]
+pub fn place_samples(
+    g: &GridGeometry,
+    chunk: &VisChunk,
+    freq_hz: &[f64],
+    rows: std::ops::Range<usize>,
+    mode: GridMode,
+    mut visit: impl FnMut(Placed),
+) -> GridCounts {
+    let nchan = freq_hz.len();
+    let ntu = g.nu / g.tile;
+    let w = g.kernel.width as f64;
+    let mut counts = GridCounts::default();
+    let scale: Vec<f64> = freq_hz
+        .iter()
+        .map(|f| f / crate::constants::SPEED_OF_LIGHT_M_S)
+        .collect();
+    let (nu_i, nv_i) = (g.nu as i64, g.nv as i64);
+    let (cu, cv) = (0.5 * g.nu as f64 - 0.5 * w, 0.5 * g.nv as f64 - 0.5 * w);
+    let (ku, kv) = (g.cell_rad * g.nu as f64, -g.cell_rad * g.nv as f64);
+    let shift = g.tile.trailing_zeros();
+    let mask = g.tile - 1;
+    let wrap = |i: i64, n: i64| {
+        if i < 0 {
+            i + n
+        } else if i >= n {
+            i - n
+        } else {
+            i
+        }
+    };
+    for row in rows {
+        let [um, vm, _] = chunk.uvw_m[row];
+        for (ch, &s) in scale.iter().enumerate() {
+            let flat = row * nchan + ch;
+            let (u, v) = (um * s, vm * s);
+            match g.classify(chunk, flat, u, v) {
+                SampleStatus::Used => {}
+                SampleStatus::Flagged => {
+                    counts.flagged += 1;
+                    continue;
+                }
+                SampleStatus::Invalid => {
+                    counts.invalid += 1;
+                    continue;
+                }
+                SampleStatus::Outside => {
+                    counts.outside += 1;
+                    continue;
+                }
+            }
+            let wt = chunk.weight[flat] as f64;
+            let (re, im) = match mode {
+                GridMode::Dirty => (
+                    chunk.vis[flat].re as f64 * wt,
+                    chunk.vis[flat].im as f64 * wt,
+                ),
+                GridMode::Psf => (wt, 0.0),
+            };
+            counts.used += 1;
+            counts.sum_weights += wt;
+            let x = u * ku + cu;
+            let y = v * kv + cv;
+            let (iu0, iv0) = (x.ceil(), y.ceil());
+            let iu = wrap(iu0 as i64, nu_i) as usize;
+            let iv = wrap(iv0 as i64, nv_i) as usize;
+            visit(Placed {
+                tile: ((iv >> shift) * ntu + (iu >> shift)) as u32,
+                du: iu & mask,
+                dv: iv & mask,
+                su: iu0 - x,
+                sv: iv0 - y,
+                re,
+                im,
+            });
+        }
+    }
+    counts
+}
+
 /// A convolutional gridder: accumulates chunks onto a complex grid `[nv][nu]` (row = v).
 pub trait Gridder<T: Real> {
     /// Grids every usable sample of `chunk`, whose channel frequencies are `freq_hz`.

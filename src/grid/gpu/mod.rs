@@ -50,8 +50,7 @@ use num_complex::Complex;
 use rayon::prelude::*;
 use tracing::{debug, info};
 
-use super::{GridCounts, GridGeometry, GridMode, Gridder, ImageTimings, Real, SampleStatus};
-use crate::constants::SPEED_OF_LIGHT_M_S;
+use super::{place_samples, GridCounts, GridGeometry, GridMode, Gridder, ImageTimings, Real};
 use crate::kernel;
 use crate::vis::VisChunk;
 
@@ -1001,74 +1000,19 @@ fn make_records<T: Real>(
     rows: std::ops::Range<usize>,
     mode: GridMode,
 ) -> (HostRecords<T>, GridCounts) {
-    let nchan = freq_hz.len();
-    let ntu = g.nu / g.tile;
-    let w = g.kernel.width as f64;
-    let mut counts = GridCounts::default();
-    let cap = rows.len() * nchan;
+    let cap = rows.len() * freq_hz.len();
     let mut out = HostRecords {
         key: Vec::with_capacity(cap),
         duv: Vec::with_capacity(cap),
         vals: Vec::with_capacity(4 * cap),
     };
-    let scale_u: Vec<f64> = freq_hz.iter().map(|f| f / SPEED_OF_LIGHT_M_S).collect();
-    let (nu_i, nv_i) = (g.nu as i64, g.nv as i64);
-    let (cu, cv) = (0.5 * g.nu as f64 - 0.5 * w, 0.5 * g.nv as f64 - 0.5 * w);
-    let (ku, kv) = (g.cell_rad * g.nu as f64, -g.cell_rad * g.nv as f64);
-    let shift = g.tile.trailing_zeros();
-    let mask = g.tile - 1;
-    let wrap = |i: i64, n: i64| {
-        if i < 0 {
-            i + n
-        } else if i >= n {
-            i - n
-        } else {
-            i
-        }
-    };
     let t = |x: f64| T::from_f64(x).unwrap_or_default();
-    for row in rows {
-        let [um, vm, _] = chunk.uvw_m[row];
-        for (ch, &s) in scale_u.iter().enumerate() {
-            let flat = row * nchan + ch;
-            let (u, v) = (um * s, vm * s);
-            match g.classify(chunk, flat, u, v) {
-                SampleStatus::Used => {}
-                SampleStatus::Flagged => {
-                    counts.flagged += 1;
-                    continue;
-                }
-                SampleStatus::Invalid => {
-                    counts.invalid += 1;
-                    continue;
-                }
-                SampleStatus::Outside => {
-                    counts.outside += 1;
-                    continue;
-                }
-            }
-            let wt = chunk.weight[flat] as f64;
-            let val = match mode {
-                GridMode::Dirty => chunk.vis[flat],
-                GridMode::Psf => num_complex::Complex32::new(1.0, 0.0),
-            };
-            counts.used += 1;
-            counts.sum_weights += wt;
-            let x = u * ku + cu;
-            let y = v * kv + cv;
-            let (iu0, iv0) = (x.ceil(), y.ceil());
-            let iu = wrap(iu0 as i64, nu_i) as usize;
-            let iv = wrap(iv0 as i64, nv_i) as usize;
-            out.key.push(((iv >> shift) * ntu + (iu >> shift)) as u32);
-            out.duv.push(((iu & mask) | ((iv & mask) << 16)) as u32);
-            out.vals.extend_from_slice(&[
-                t(iu0 - x),
-                t(iv0 - y),
-                t(val.re as f64 * wt),
-                t(val.im as f64 * wt),
-            ]);
-        }
-    }
+    let counts = place_samples(g, chunk, freq_hz, rows, mode, |p| {
+        out.key.push(p.tile);
+        out.duv.push((p.du | (p.dv << 16)) as u32);
+        out.vals
+            .extend_from_slice(&[t(p.su), t(p.sv), t(p.re), t(p.im)]);
+    });
     (out, counts)
 }
 
