@@ -1,36 +1,12 @@
 //! Gridding + FFT + correction against the float64 direct Fourier transform on seeded random
 //! data: the relative L2 error over every pixel must be at or below the requested ε.
-use num_complex::Complex32;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rimager::constants::SPEED_OF_LIGHT_M_S;
+
+mod common;
+
+use common::data::random_chunk;
 use rimager::dft::{self, relative_l2};
 use rimager::grid::GridMode;
 use rimager::image::{image_chunks, plan, ImageParams};
-use rimager::vis::VisChunk;
-
-/// Random uvw in a disc reaching 0.45/cell at the highest frequency, random values and weights.
-fn random_chunk(nrow: usize, freq_hz: &[f64], cell_rad: f64, seed: u64) -> VisChunk {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let fmax = freq_hz.iter().cloned().fold(0.0, f64::max);
-    let uv_max_m = 0.45 / cell_rad * SPEED_OF_LIGHT_M_S / fmax;
-    let nchan = freq_hz.len();
-    let mut c = VisChunk::default();
-    for _ in 0..nrow {
-        let r = uv_max_m * rng.random::<f64>().sqrt();
-        let t = rng.random::<f64>() * std::f64::consts::TAU;
-        c.uvw_m
-            .push([r * t.cos(), r * t.sin(), rng.random::<f64>() * 100.0]);
-        for _ in 0..nchan {
-            c.vis.push(Complex32::new(
-                rng.random::<f32>() - 0.5,
-                rng.random::<f32>() - 0.5,
-            ));
-            c.weight.push(0.5 + rng.random::<f32>());
-        }
-    }
-    c
-}
 
 fn check(eps: f64, double: bool, nx: usize, ny: usize) -> f64 {
     let freq_hz = [1.0e9, 1.1e9, 1.3e9];
