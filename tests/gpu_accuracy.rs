@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::data::random_chunk;
-use rimager::dft::{self, relative_l2};
+use common::data::{dft_image, random_chunk};
+use rimager::dft::relative_l2;
 use rimager::grid::cpu::CpuGridder;
 use rimager::grid::gpu::{probe, GpuGridder};
 use rimager::grid::{GridMode, Gridder, Real};
@@ -58,20 +58,7 @@ fn check<T: Real>(eps: f64, nx: usize, ny: usize, seed: u64) -> (f64, f64, f64) 
         unwritten, 0,
         "{unwritten} GPU pixels not written (NaN poison)"
     );
-    let pixels: Vec<(usize, usize)> = (0..ny).flat_map(|y| (0..nx).map(move |x| (x, y))).collect();
-    let mut sums = vec![0.0; pixels.len()];
-    let mut sumw = 0.0;
-    for c in &chunks {
-        sumw += dft::accumulate(
-            c,
-            &freq_hz,
-            dft::PixelGrid { nx, ny, cell_rad },
-            &pixels,
-            GridMode::Dirty,
-            &mut sums,
-        );
-    }
-    let want: Vec<f64> = sums.iter().map(|s| s / sumw).collect();
+    let want = dft_image(&chunks, &freq_hz, nx, ny, cell_rad);
     let e_gpu = relative_l2(&img_gpu, &want);
     let e_cpu = relative_l2(&img_cpu, &want);
     let e_gc = relative_l2(&img_gpu, &img_cpu);

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::data::random_chunk;
-use rimager::dft::{self, relative_l2};
+use common::data::{dft_image, random_chunk};
+use rimager::dft::relative_l2;
 use rimager::grid::GridMode;
 use rimager::image::{image_chunks, plan, ImageParams};
 
@@ -29,20 +29,7 @@ fn check(eps: f64, double: bool, nx: usize, ny: usize) -> f64 {
         image_chunks::<f32>(geom, &chunks, &freq_hz, GridMode::Dirty)
     };
     assert_eq!(counts.used, 3500 * 3);
-    let pixels: Vec<(usize, usize)> = (0..ny).flat_map(|y| (0..nx).map(move |x| (x, y))).collect();
-    let mut sums = vec![0.0; pixels.len()];
-    let mut sumw = 0.0;
-    for c in &chunks {
-        sumw += dft::accumulate(
-            c,
-            &freq_hz,
-            dft::PixelGrid { nx, ny, cell_rad },
-            &pixels,
-            GridMode::Dirty,
-            &mut sums,
-        );
-    }
-    let want: Vec<f64> = sums.iter().map(|s| s / sumw).collect();
+    let want = dft_image(&chunks, &freq_hz, nx, ny, cell_rad);
     let err = relative_l2(&img, &want);
     eprintln!("epsilon {eps:e} double {double} {nx}x{ny}: relative L2 error {err:e}");
     err
