@@ -20,6 +20,7 @@ pub mod kernel_table;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod plot;
 pub mod simulate;
 pub mod verify;
 pub mod vis;
