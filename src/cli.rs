@@ -60,6 +60,111 @@ enum Command {
         /// The file.
         path: PathBuf,
     },
+    /// Strong/weak scaling sweeps (CSV + PNG plots); see README "Scaling".
+    Scaling {
+        #[command(subcommand)]
+        cmd: ScalingCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ScalingCmd {
+    /// Run a sweep over ranks x threads x backend of in-memory simulated observations.
+    Run {
+        /// Template configuration; its `[simulate]` observation is resized per run.
+        #[arg(long)]
+        config: PathBuf,
+        /// strong: fixed total visibilities; weak: fixed visibilities per rank.
+        #[arg(long, value_enum)]
+        mode: crate::scaling::Mode,
+        /// Total visibilities (strong) or visibilities per rank (weak), e.g. 1e8.
+        #[arg(long)]
+        vis: String,
+        /// Layouts RANKSxTHREADS, comma-separated, e.g. 1x16,2x8,4x4.
+        #[arg(long)]
+        layouts: String,
+        /// Backends, comma-separated: cpu, gpu.
+        #[arg(long, default_value = "cpu")]
+        backends: String,
+        /// Runs per configuration (the plots use the fastest).
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Output directory (CSV, plots, runs/ with per-run configs, metrics and logs).
+        #[arg(long)]
+        out: PathBuf,
+        /// Launcher template; {ranks} and {threads} are replaced, e.g.
+        /// "srun --nodes={ranks} --ntasks={ranks} --ntasks-per-node=1 --cpus-per-task={threads}".
+        #[arg(long, default_value = "mpirun -n {ranks} --bind-to none")]
+        launcher: String,
+        /// rimager binary to launch (default: this one).
+        #[arg(long)]
+        rimager: Option<PathBuf>,
+        /// Print the commands only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Draw the plots of existing scaling CSV files.
+    Plot {
+        /// CSV files written by `rimager scaling run`.
+        #[arg(long, required = true)]
+        csv: Vec<PathBuf>,
+        /// Output directory for the PNGs.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn run_scaling(cmd: ScalingCmd) -> anyhow::Result<()> {
+    match cmd {
+        ScalingCmd::Run {
+            config,
+            mode,
+            vis,
+            layouts,
+            backends,
+            repeat,
+            out,
+            launcher,
+            rimager,
+            dry_run,
+        } => {
+            let backends: Vec<String> = backends
+                .split(',')
+                .map(|b| b.trim().to_string())
+                .filter(|b| !b.is_empty())
+                .collect();
+            if backends.is_empty() || backends.iter().any(|b| b != "cpu" && b != "gpu") {
+                anyhow::bail!("--backends {backends:?}: expected cpu, gpu or cpu,gpu");
+            }
+            if repeat == 0 {
+                anyhow::bail!("--repeat 0: must be at least 1");
+            }
+            let rimager = match rimager {
+                Some(r) => r,
+                None => std::env::current_exe()
+                    .map_err(|e| anyhow::anyhow!("cannot find this executable: {e}"))?,
+            };
+            let sweep = crate::scaling::harness::Sweep {
+                config,
+                mode,
+                vis: crate::scaling::parse_vis("--vis", &vis)?,
+                layouts: crate::scaling::parse_layouts(&layouts)?,
+                backends,
+                repeat,
+                out,
+                launcher,
+                rimager,
+                dry_run,
+            };
+            crate::scaling::harness::run(&sweep)?;
+        }
+        ScalingCmd::Plot { csv, out } => {
+            for p in crate::scaling::harness::plot_csvs(&csv, &out)? {
+                println!("wrote {}", p.display());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Command-line overrides of configuration keys.
@@ -268,6 +373,7 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
         Command::Info { path } => {
             print!("{}", crate::info::describe(&path)?);
         }
+        Command::Scaling { cmd } => run_scaling(cmd)?,
     }
     Ok(())
 }
@@ -276,7 +382,8 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
 /// errors (aborting the whole job if this rank failed). Returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let needs_mpi = !matches!(cli.command, Command::Info { .. });
+    // `info` and the scaling harness (which launches MPI jobs) are plain processes.
+    let needs_mpi = !matches!(cli.command, Command::Info { .. } | Command::Scaling { .. });
     let dist = if needs_mpi {
         match Dist::init() {
             Ok(d) => d,
@@ -289,6 +396,7 @@ pub fn main() -> i32 {
         Dist::single()
     };
     init_logging(dist.rank());
+    crate::progress::enable(dist.is_root());
     match run(cli, &dist) {
         Ok(()) => 0,
         Err(e) => {

@@ -43,6 +43,9 @@ pub struct Config {
     /// Verification parameters (`rimager verify`).
     #[serde(default)]
     pub verify: VerifyConfig,
+    /// Resource, energy and CO2 accounting of `rimager image` (see [`crate::energy`]).
+    #[serde(default)]
+    pub metrics: crate::energy::MetricsConfig,
     /// The path this configuration was read from (not a key).
     #[serde(skip)]
     pub origin: PathBuf,
@@ -517,6 +520,9 @@ impl Config {
                 ));
             }
         }
+        self.metrics
+            .check()
+            .map_err(|(field, value, reason)| self.bad(field, value, reason))?;
         if self.verify.threshold < 0.0 || !self.verify.threshold.is_finite() {
             return Err(self.bad("verify.threshold", self.verify.threshold, "must be >= 0"));
         }

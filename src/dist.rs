@@ -33,6 +33,8 @@ pub struct Dist {
     world: Option<SimpleCommunicator>,
     rank: usize,
     size: usize,
+    /// Bytes this rank has sent into reductions so far.
+    bytes_reduced: std::cell::Cell<u64>,
     // Dropped last: finalises MPI.
     _universe: Option<Universe>,
 }
@@ -61,6 +63,7 @@ impl Dist {
             world: Some(world),
             rank,
             size,
+            bytes_reduced: std::cell::Cell::new(0),
             _universe: Some(universe),
         })
     }
@@ -71,6 +74,7 @@ impl Dist {
             world: None,
             rank: 0,
             size: 1,
+            bytes_reduced: std::cell::Cell::new(0),
             _universe: None,
         }
     }
@@ -105,6 +109,17 @@ impl Dist {
         }
     }
 
+    /// Bytes this rank has sent into reductions ([`Dist::sum_to_root`], [`Dist::all_sum_f64`])
+    /// so far; 0 with one rank.
+    pub fn bytes_reduced(&self) -> u64 {
+        self.bytes_reduced.get()
+    }
+
+    fn count_reduced(&self, bytes: usize) {
+        self.bytes_reduced
+            .set(self.bytes_reduced.get() + bytes as u64);
+    }
+
     /// Waits for every rank.
     pub fn barrier(&self) {
         if let Some(w) = &self.world {
@@ -120,6 +135,7 @@ impl Dist {
         if self.size == 1 {
             return;
         }
+        self.count_reduced(std::mem::size_of_val(data));
         let root = w.process_at_rank(0);
         if self.rank == 0 {
             let mut recv = vec![T::zero(); MAX_MPI_COUNT.min(data.len())];
@@ -138,6 +154,9 @@ impl Dist {
     /// Element-wise sum over all ranks, result on every rank.
     pub fn all_sum_f64(&self, data: &mut [f64]) {
         let Some(w) = &self.world else { return };
+        if self.size > 1 {
+            self.count_reduced(std::mem::size_of_val(data));
+        }
         let send = data.to_vec();
         w.all_reduce_into(&send[..], data, SystemOperation::sum());
     }

@@ -5,12 +5,14 @@
 //! → [`grid`] (tiled convolutional gridding behind the [`grid::Gridder`] trait) → [`dist`]
 //! (MPI reduction) → [`fft`] → [`image`] (grid correction, crop, normalisation) → [`output`]
 //! (HDF5 + FITS), with [`dft`] (direct Fourier transform) for verification and [`metrics`]
-//! for per-stage timings.
+//! for per-stage timings, resources ([`resources`]) and energy ([`energy`]); [`scaling`] is the
+//! strong/weak scaling harness.
 pub mod cli;
 pub mod config;
 pub mod constants;
 pub mod dft;
 pub mod dist;
+pub mod energy;
 pub mod fft;
 pub mod grid;
 pub mod image;
@@ -21,6 +23,9 @@ pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod plot;
+pub mod progress;
+pub mod resources;
+pub mod scaling;
 pub mod simulate;
 pub mod verify;
 pub mod vis;

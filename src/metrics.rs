@@ -1,8 +1,13 @@
 //! Per-stage wall-clock timings of every rank, gathered to rank 0, printed as a table and
-//! written as JSON, with throughput (visibilities per second) and load imbalance (max/mean).
+//! written as JSON, with throughput (visibilities per second), load imbalance (max/mean over
+//! ranks, per stage and for the whole imaging path), communication share, bytes reduced, peak
+//! memory per rank, GPU memory, core- and GPU-hours and an energy/CO2 estimate
+//! ([`crate::energy`]).
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::energy::{EnergyEstimate, MetricsConfig};
 
 use crate::dist::Dist;
 
@@ -41,6 +46,10 @@ pub const DEVICE_STAGES: [&str; 6] = [
 pub struct StageTimes {
     /// Seconds per stage, indexed like [`STAGES`].
     pub seconds: [f64; STAGES.len()],
+    /// Device memory in use on this rank's GPU, bytes ([`crate::grid::Gridder::device_memory_bytes`]).
+    pub gpu_mem_bytes: Option<u64>,
+    /// Energy of this rank's GPU measured by NVML during the run, J.
+    pub gpu_energy_j: Option<f64>,
 }
 
 impl StageTimes {
@@ -79,7 +88,7 @@ impl StageTimes {
 }
 
 /// One stage summarised over ranks.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StageSummary {
     /// Stage name.
     pub stage: String,
@@ -96,7 +105,7 @@ pub struct StageSummary {
 }
 
 /// The whole run's metrics (rank 0).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunMetrics {
     /// Number of ranks.
     pub ranks: usize,
@@ -118,6 +127,29 @@ pub struct RunMetrics {
     pub vis_per_s_per_thread: f64,
     /// Per-stage summaries.
     pub stages: Vec<StageSummary>,
+    /// Load imbalance of the imaging path: max/mean over ranks of each rank's imaging time
+    /// (1 = perfectly balanced).
+    pub load_imbalance: f64,
+    /// Communication share: time in the grid reduction over the imaging time, both summed
+    /// over ranks (non-root ranks' reduce time includes waiting for the slowest rank).
+    pub comm_share: f64,
+    /// Bytes each rank sent into reductions (grids and counts).
+    pub bytes_reduced_per_rank: Vec<u64>,
+    /// Peak resident memory of each rank (`VmHWM`), bytes; `null` where unknown.
+    pub peak_rss_bytes_per_rank: Vec<Option<u64>>,
+    /// Device memory in use on each rank's GPU at the end of the run, bytes; `null` without a GPU.
+    pub gpu_mem_bytes_per_rank: Vec<Option<u64>>,
+    /// GPU energy of each rank measured by NVML, J; `null` where not measured.
+    pub gpu_energy_j_per_rank: Vec<Option<f64>>,
+    /// Core-hours, GPU-hours, energy and CO2 (with the assumptions used).
+    pub energy: EnergyEstimate,
+}
+
+/// Per-rank values gathered after the stage times, in this order.
+const EXTRA: usize = 5;
+
+fn opt(x: f64) -> Option<f64> {
+    (x >= 0.0).then_some(x)
 }
 
 /// Stages that make up the imaging path (the PSF and writing are excluded from throughput).
@@ -134,8 +166,12 @@ impl RunMetrics {
     ) -> Option<Self> {
         let mut mine = times.seconds.to_vec();
         mine.push(vis_used as f64);
+        mine.push(dist.bytes_reduced() as f64);
+        mine.push(crate::resources::peak_rss_bytes().map_or(-1.0, |b| b as f64));
+        mine.push(times.gpu_mem_bytes.map_or(-1.0, |b| b as f64));
+        mine.push(times.gpu_energy_j.unwrap_or(-1.0));
         let all = dist.gather_f64(&mine)?;
-        let n = STAGES.len() + 1;
+        let n = STAGES.len() + EXTRA;
         let ranks = all.len() / n;
         let per_rank: Vec<&[f64]> = all.chunks(n).collect();
         let stages: Vec<StageSummary> = STAGES
@@ -177,7 +213,11 @@ impl RunMetrics {
             .iter()
             .map(|r| rank_sum(r, &host))
             .fold(0.0, f64::max);
-        let vis_per_rank: Vec<u64> = per_rank.iter().map(|r| r[n - 1] as u64).collect();
+        let s0 = STAGES.len();
+        let vis_per_rank: Vec<u64> = per_rank.iter().map(|r| r[s0] as u64).collect();
+        let imaging: Vec<f64> = per_rank.iter().map(|r| rank_sum(r, &IMAGING)).collect();
+        let reduce: f64 = per_rank.iter().map(|r| rank_sum(r, &["reduce"])).sum();
+        let (load_imbalance, comm_share) = imbalance_and_comm_share(&imaging, reduce);
         let vis_total: u64 = vis_per_rank.iter().sum();
         let vis_per_s = if imaging_wall_s > 0.0 {
             vis_total as f64 / imaging_wall_s
@@ -195,7 +235,39 @@ impl RunMetrics {
             vis_per_s,
             vis_per_s_per_thread: vis_per_s / (ranks * threads.max(1)) as f64,
             stages,
+            load_imbalance,
+            comm_share,
+            bytes_reduced_per_rank: per_rank.iter().map(|r| r[s0 + 1] as u64).collect(),
+            peak_rss_bytes_per_rank: per_rank
+                .iter()
+                .map(|r| opt(r[s0 + 2]).map(|b| b as u64))
+                .collect(),
+            gpu_mem_bytes_per_rank: per_rank
+                .iter()
+                .map(|r| opt(r[s0 + 3]).map(|b| b as u64))
+                .collect(),
+            gpu_energy_j_per_rank: per_rank.iter().map(|r| opt(r[s0 + 4])).collect(),
+            energy: EnergyEstimate::default(),
         })
+        .map(|mut m| {
+            m.estimate_energy(&MetricsConfig::default());
+            m
+        })
+    }
+
+    /// (Re)computes [`RunMetrics::energy`] from the whole run's wall time with the
+    /// assumptions `cfg`: every rank's threads count as cores; on the GPU backend each rank
+    /// has one GPU, whose energy is the NVML measurement when every rank has one.
+    pub fn estimate_energy(&mut self, cfg: &MetricsConfig) {
+        let gpus = if self.backend == "gpu" { self.ranks } else { 0 };
+        let measured: Option<f64> = self.gpu_energy_j_per_rank.iter().copied().sum();
+        self.energy = crate::energy::estimate(
+            self.total_wall_s,
+            self.ranks * self.threads_per_rank.max(1),
+            gpus,
+            measured,
+            cfg,
+        );
     }
 
     /// Adds `seconds` of `stage` done by rank 0 alone after the gather (writing outputs).
@@ -213,6 +285,15 @@ impl RunMetrics {
             };
         }
         self.total_wall_s += seconds;
+    }
+
+    /// Largest peak resident memory over ranks, bytes (0 if unknown).
+    pub fn max_peak_rss_bytes(&self) -> u64 {
+        self.peak_rss_bytes_per_rank
+            .iter()
+            .map(|b| b.unwrap_or(0))
+            .max()
+            .unwrap_or(0)
     }
 
     /// A human-readable table.
@@ -238,6 +319,21 @@ impl RunMetrics {
             );
         }
         s += &format!(
+            "load imbalance {:.2} (max/mean imaging time), communication {:.1} %, {:.1} MiB reduced, peak memory {:.1} MiB/rank (max)\n",
+            self.load_imbalance,
+            100.0 * self.comm_share,
+            self.bytes_reduced_per_rank.iter().sum::<u64>() as f64 / 1048576.0,
+            self.max_peak_rss_bytes() as f64 / 1048576.0
+        );
+        s += &format!(
+            "{:.4} core-h, {:.4} GPU-h, {:.3e} kWh{}, {:.3e} kg CO2e (assumptions: [metrics] in configs/README.md)\n",
+            self.energy.core_hours,
+            self.energy.gpu_hours,
+            self.energy.energy_kwh,
+            if self.energy.gpu_energy_measured { " (GPU measured by NVML)" } else { "" },
+            self.energy.co2_kg
+        );
+        s += &format!(
             "{} visibilities on {} rank(s) x {} thread(s), {}: imaging {:.3} s, {:.3e} vis/s ({:.3e} vis/s/thread)\n",
             self.vis_total,
             self.ranks,
@@ -251,9 +347,59 @@ impl RunMetrics {
     }
 }
 
+/// Load imbalance (max/mean of the per-rank imaging times; 1 when all are zero) and
+/// communication share (`reduce_sum_s` over the sum of the imaging times; 0 when that is 0).
+pub fn imbalance_and_comm_share(imaging_s: &[f64], reduce_sum_s: f64) -> (f64, f64) {
+    let sum: f64 = imaging_s.iter().sum();
+    let max = imaging_s.iter().cloned().fold(0.0, f64::max);
+    let mean = sum / imaging_s.len().max(1) as f64;
+    let imbalance = if mean > 0.0 { max / mean } else { 1.0 };
+    let share = if sum > 0.0 { reduce_sum_s / sum } else { 0.0 };
+    (imbalance, share)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imbalance_and_comm_share_arithmetic() {
+        // Ranks took 2, 3 and 4 s; mean 3, max 4; 1.8 s of reduction in all.
+        let (imb, share) = imbalance_and_comm_share(&[2.0, 3.0, 4.0], 1.8);
+        assert!((imb - 4.0 / 3.0).abs() < 1e-12);
+        assert!((share - 0.2).abs() < 1e-12);
+        assert_eq!(imbalance_and_comm_share(&[0.0, 0.0], 0.0), (1.0, 0.0));
+    }
+
+    #[test]
+    fn one_rank_run_has_resources_and_energy() {
+        let mut t = StageTimes::default();
+        t.add("grid", 3.0);
+        t.add("reduce", 1.0);
+        t.gpu_energy_j = Some(50.0);
+        let mut m = RunMetrics::gather(&Dist::single(), &t, 10, 4, "cpu").unwrap();
+        assert!((m.comm_share - 0.25).abs() < 1e-12);
+        assert_eq!(m.load_imbalance, 1.0);
+        assert_eq!(m.bytes_reduced_per_rank, vec![0]);
+        assert_eq!(m.gpu_energy_j_per_rank, vec![Some(50.0)]);
+        assert_eq!(m.gpu_mem_bytes_per_rank, vec![None]);
+        if cfg!(target_os = "linux") {
+            assert!(m.max_peak_rss_bytes() > 0);
+        }
+        // 4 cores x 4 s at 6.25 W/core = 100 J; no GPU on the CPU backend.
+        assert!((m.energy.cpu_energy_j - 100.0).abs() < 1e-9);
+        assert_eq!(m.energy.gpu_hours, 0.0);
+        let cfg = MetricsConfig {
+            cpu_watts_per_core: 1.0,
+            ..Default::default()
+        };
+        m.estimate_energy(&cfg);
+        assert!((m.energy.cpu_energy_j - 16.0).abs() < 1e-9);
+        assert!(m.table().contains("core-h"));
+        // The JSON reads back.
+        let back: RunMetrics = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back.energy, m.energy);
+    }
 
     #[test]
     fn single_rank_summary_is_consistent() {

@@ -190,7 +190,16 @@ fn grid_pass<T: Real>(
     } else {
         "read"
     };
+    let bar = crate::progress::bar(
+        if mode == GridMode::Dirty {
+            "grid"
+        } else {
+            "psf"
+        },
+        rows.len().div_ceil(chunk_rows) as u64,
+    );
     for r in row_chunks(rows, chunk_rows) {
+        bar.inc(1);
         let t = std::time::Instant::now();
         let chunk = source.read(r, mode == GridMode::Dirty)?;
         let t_read = t.elapsed().as_secs_f64();
@@ -201,6 +210,7 @@ fn grid_pass<T: Real>(
             times.add("grid", t.elapsed().as_secs_f64());
         }
     }
+    bar.finish_and_clear();
     Ok(counts)
 }
 
@@ -344,6 +354,7 @@ pub fn run_image(
         let t = std::time::Instant::now();
         write_outputs(cfg, dist, &p)?;
         p.metrics.add_root_stage("write", t.elapsed().as_secs_f64());
+        p.metrics.estimate_energy(&cfg.metrics);
         eprint!("{}", p.metrics.table());
         if let Some(path) = metrics_path {
             let json = serde_json::to_string_pretty(&p.metrics).unwrap_or_default();
@@ -373,6 +384,15 @@ fn image_with<T: Real>(
 ) -> Result<Option<ImageProducts>, PipelineError> {
     let rows = dist.my_rows(meta.nrow);
     let mut g: Box<dyn Gridder<T>> = make_gridder::<T>(cfg, dist, &geom)?;
+    // GPU power through NVML while this rank works (none on the CPU backend or without NVML).
+    let power = (g.backend_name() == "gpu")
+        .then(|| {
+            crate::energy::GpuPowerSampler::start(
+                dist.node_local_rank(),
+                std::time::Duration::from_millis(cfg.metrics.gpu_sample_ms),
+            )
+        })
+        .flatten();
     let pass = grid_pass(
         g.as_mut(),
         source,
@@ -468,6 +488,8 @@ fn image_with<T: Real>(
             times.add(stage, secs);
         }
     }
+    times.gpu_mem_bytes = g.device_memory_bytes();
+    times.gpu_energy_j = power.and_then(|p| p.finish()).map(|r| r.energy_j);
     let metrics = RunMetrics::gather(dist, times, local_used, threads, g.backend_name());
     Ok(match (image, metrics) {
         (Some(image), Some(metrics)) => Some(ImageProducts {

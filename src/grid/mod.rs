@@ -388,4 +388,10 @@ pub trait Gridder<T: Real> {
     fn device_stage_times(&self) -> Option<gpu::GpuStageTimes> {
         None
     }
+
+    /// Device memory in use on the backend's accelerator, bytes (GPU backends); `None` for
+    /// host-memory backends (their memory is in the process's resident set).
+    fn device_memory_bytes(&self) -> Option<u64> {
+        None
+    }
 }

@@ -1050,4 +1050,11 @@ impl<T: Real> Gridder<T> for GpuGridder<T> {
     fn device_stage_times(&self) -> Option<GpuStageTimes> {
         Some(self.times)
     }
+
+    /// Used memory of this GPU (total − free from `cuMemGetInfo`, all processes on it).
+    fn device_memory_bytes(&self) -> Option<u64> {
+        self.ctx.bind_to_thread().ok()?;
+        let (free, total) = cudarc::driver::result::mem_get_info().ok()?;
+        Some(total.saturating_sub(free) as u64)
+    }
 }
