@@ -86,6 +86,9 @@ enum ScalingCmd {
         /// Backends, comma-separated: cpu, gpu.
         #[arg(long, default_value = "cpu")]
         backends: String,
+        /// Image size in pixels (sets image.nx and image.ny of the template).
+        #[arg(long)]
+        npix: Option<usize>,
         /// Runs per configuration (the plots use the fastest).
         #[arg(long, default_value_t = 1)]
         repeat: usize,
@@ -122,6 +125,7 @@ fn run_scaling(cmd: ScalingCmd) -> anyhow::Result<()> {
             vis,
             layouts,
             backends,
+            npix,
             repeat,
             out,
             launcher,
@@ -150,6 +154,7 @@ fn run_scaling(cmd: ScalingCmd) -> anyhow::Result<()> {
                 vis: crate::scaling::parse_vis("--vis", &vis)?,
                 layouts: crate::scaling::parse_layouts(&layouts)?,
                 backends,
+                npix,
                 repeat,
                 out,
                 launcher,

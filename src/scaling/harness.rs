@@ -21,6 +21,8 @@ pub struct Sweep {
     pub layouts: Vec<Layout>,
     /// Backends (`cpu`, `gpu`).
     pub backends: Vec<String>,
+    /// Image size (`image.nx = image.ny`), if not the template's.
+    pub npix: Option<usize>,
     /// Runs per configuration.
     pub repeat: usize,
     /// Output directory (CSV, plots, and `runs/` with per-run configs, metrics and logs).
@@ -106,7 +108,12 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Sc
 /// interrupted sweep keeps what it measured. Failed runs are reported and skipped; the sweep
 /// then ends with [`ScalingError::RunsFailed`] after writing the CSV and plots of the others.
 pub fn run(sweep: &Sweep) -> Result<PathBuf, ScalingError> {
-    let template = Config::from_file(&sweep.config)?;
+    let mut template = Config::from_file(&sweep.config)?;
+    if let Some(n) = sweep.npix {
+        template.image.nx = n;
+        template.image.ny = n;
+        template.validate()?;
+    }
     let runs_dir = sweep.out.join("runs");
     std::fs::create_dir_all(&runs_dir).map_err(io("cannot create directory", &runs_dir))?;
     let csv_path = sweep.out.join(format!("scaling-{}.csv", sweep.mode.name()));
