@@ -292,7 +292,7 @@ pub fn draw_stages(path: &Path, mode: &str, pts: &[Point]) -> Result<(), Scaling
         .iter()
         .map(|p| format!("{}x{} {}", p.ranks, p.threads, p.backend))
         .collect();
-    atomically(path, ((220 + 110 * n) as u32, 600), |root| {
+    atomically(path, ((220 + 110 * n).max(760) as u32, 600), |root| {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut c = ChartBuilder::on(root)
             .caption(
