@@ -37,8 +37,9 @@ enum Command {
         config: PathBuf,
         #[command(flatten)]
         overrides: ImageOverrides,
-        /// Write the run's metrics (per-stage times per rank, throughput) as JSON here.
-        #[arg(long)]
+        /// Write the run's metrics (per-stage times per rank, throughput, imbalance,
+        /// communication share, memory, energy) as JSON here.
+        #[arg(long, visible_alias = "metrics-json")]
         metrics: Option<PathBuf>,
     },
     /// Compare an image with the exact direct Fourier transform of the same visibilities.

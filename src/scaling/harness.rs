@@ -41,7 +41,7 @@ fn vis_per_dump(cfg: &Config) -> Result<u64, ScalingError> {
     one.ha_end_h = one.ha_start_h;
     let sim = Simulator::new(&one).map_err(|source| ScalingError::Sim {
         path: cfg.origin.clone(),
-        source,
+        source: Box::new(source),
     })?;
     Ok((sim.nrow() * sim.nchan()) as u64)
 }
@@ -74,7 +74,7 @@ pub fn sized_config(template: &Config, target: u64) -> Result<(Config, u64), Sca
     }
     let sim = Simulator::new(&cfg.simulate).map_err(|source| ScalingError::Sim {
         path: template.origin.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let got = (sim.nrow() * sim.nchan()) as u64;
     if got != ntime * per_dump {
@@ -135,9 +135,9 @@ pub fn run(sweep: &Sweep) -> Result<PathBuf, ScalingError> {
                     l.threads
                 );
                 let cfg_path = runs_dir.join(format!("{tag}.toml"));
-                let text = toml::to_string(&cfg).map_err(|e| ScalingError::Plot {
+                let text = toml::to_string(&cfg).map_err(|e| ScalingError::RunConfig {
                     path: cfg_path.clone(),
-                    reason: format!("cannot serialise the run config: {e}"),
+                    reason: e.to_string(),
                 })?;
                 crate::output::write_atomically(&cfg_path, |w| {
                     std::io::Write::write_all(w, text.as_bytes())

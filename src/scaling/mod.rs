@@ -28,12 +28,12 @@ pub enum ScalingError {
     },
     /// The template configuration is unusable.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(Box<crate::config::ConfigError>),
     /// The simulated observation could not be built.
     #[error("{path}: {source}")]
     Sim {
         path: PathBuf,
-        source: crate::simulate::SimError,
+        source: Box<crate::simulate::SimError>,
     },
     /// The observation cannot be sized to the target.
     #[error("{path}: cannot size the observation to {target} visibilities: {reason}")]
@@ -65,6 +65,9 @@ pub enum ScalingError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    /// A run configuration could not be written as TOML.
+    #[error("cannot write the run configuration {path}: {reason}")]
+    RunConfig { path: PathBuf, reason: String },
     /// Drawing a plot failed.
     #[error("drawing {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
@@ -75,6 +78,12 @@ pub enum ScalingError {
         total: usize,
         dir: PathBuf,
     },
+}
+
+impl From<crate::config::ConfigError> for ScalingError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        ScalingError::Config(Box::new(e))
+    }
 }
 
 /// Strong (fixed total) or weak (fixed per rank) scaling.
