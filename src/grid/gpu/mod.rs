@@ -402,13 +402,14 @@ impl<T: Real> GpuGridder<T> {
             ..Default::default()
         };
         let summary = format!(
-            "REAL={} W={} DEG={} TILE={} grid {}x{}",
+            "REAL={} W={} DEG={} TILE={} grid {}x{}, {}",
             T::CUDA_NAME,
             width,
             geom.poly.degree,
             tile,
             nu,
-            nv
+            nv,
+            spread_kernel_name()?
         );
         let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts).map_err(|e| match e {
             cudarc::nvrtc::CompileError::CompileError { log, .. } => GpuError::Compile {
@@ -428,7 +429,7 @@ impl<T: Real> GpuGridder<T> {
             scatter: f("scatter")?,
             count_sub: f("count_subproblems")?,
             fill_sub: f("fill_subproblems")?,
-            spread: f("spread")?,
+            spread: f(spread_kernel_name()?)?,
             crop: f("crop_correct")?,
         };
         let bw = tile + width - 1;
@@ -957,6 +958,19 @@ impl<T: Real> GpuGridder<T> {
         self.stream
             .memset_zeros(&mut self.grid)
             .map_err(drv("cuMemsetD8(grid)"))
+    }
+}
+
+/// The spreading kernel: `spread_warp` (W lanes of a warp per record, the default) or
+/// `spread_thread` (a thread per record), chosen by `RIMAGER_GPU_SPREAD=warp|thread` so the
+/// two can be compared in one benchmark run.
+fn spread_kernel_name() -> Result<&'static str, GpuError> {
+    match std::env::var("RIMAGER_GPU_SPREAD").as_deref() {
+        Err(_) | Ok("warp") => Ok("spread_warp"),
+        Ok("thread") => Ok("spread_thread"),
+        Ok(other) => Err(GpuError::Unsupported(format!(
+            "RIMAGER_GPU_SPREAD={other}: expected \"warp\" or \"thread\""
+        ))),
     }
 }
 
