@@ -25,7 +25,11 @@
 //! 3. one thread block per subproblem accumulates its records' `W × W` footprints into a
 //!    shared-memory buffer of `(T + W − 1)²` cells (the kernel evaluated by Horner's rule from
 //!    the same [`crate::kernel::PolyKernel`] coefficients as the CPU path), then adds the
-//!    buffer to the global grid once with atomics;
+//!    buffer to the global grid once with atomics. By default W lanes of a warp share a record
+//!    (`spread_warp`: lane k evaluates the kernel at column and row k only, row values move by
+//!    warp shuffles, and each footprint row is W consecutive, bank-distinct cells); the
+//!    thread-per-record kernel (`spread_thread`) stays for comparison, chosen with
+//!    `RIMAGER_GPU_SPREAD=thread` (measured: `benchmarks/results/gpu-h100-2026-11-23-spread.md`);
 //! 4. [`Gridder::to_image`] runs a cuFFT 2-D complex-to-complex backward transform in place,
 //!    then one kernel crops, applies the centring sign, the grid correction and the scale;
 //!    only the `ny × nx` image comes back to the host.
