@@ -328,7 +328,7 @@ mod tests {
         // Cell size 625 wavelengths; x = floor(u/625 + 8), y = floor(v/625).
         assert_eq!(g.index(0.0, 0.0), Some(8));
         assert_eq!(g.index(700.0, 1300.0), Some(2 * 16 + 9));
-        assert_eq!(g.index(-700.0, -1300.0), Some(2 * 16 + 6));
+        assert_eq!(g.index(-700.0, -1300.0), Some(2 * 16 + 9)); // folded to (700, 1300)
         assert_eq!(g.index(-100.0, 10.0), Some(7));
         // A sample and its conjugate share the cell.
         assert_eq!(g.index(1234.0, -2345.0), g.index(-1234.0, 2345.0));
