@@ -24,3 +24,4 @@ pub mod plot;
 pub mod simulate;
 pub mod verify;
 pub mod vis;
+pub mod weighting;
