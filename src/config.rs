@@ -241,13 +241,28 @@ pub enum Precision {
 /// Smallest ε for which `precision = "auto"` picks float32.
 pub const SINGLE_PRECISION_MIN_EPSILON: f64 = 2e-5;
 
-/// Visibility weighting scheme.
+/// Visibility weighting scheme (WSClean's definitions, see [`crate::weighting`]).
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Weighting {
     /// Each sample weighted by its own weight.
     #[default]
     Natural,
+    /// Each sample's weight divided by the summed weight of its uv cell.
+    Uniform,
+    /// Briggs' robust weighting with `image.robust` (−2 ≈ uniform, +2 ≈ natural).
+    Briggs,
+}
+
+impl Weighting {
+    /// The name used in the configuration and the output metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Weighting::Natural => "natural",
+            Weighting::Uniform => "uniform",
+            Weighting::Briggs => "briggs",
+        }
+    }
 }
 
 /// Compute backend.
@@ -310,6 +325,12 @@ pub struct ImageConfig {
     /// Weighting scheme.
     #[serde(default)]
     pub weighting: Weighting,
+    /// Briggs robustness R in [−2, 2] (used with `weighting = "briggs"`).
+    #[serde(default)]
+    pub robust: f64,
+    /// FWHM of the Gaussian uv taper in the image domain, arcsec; 0 = no taper.
+    #[serde(default)]
+    pub taper_arcsec: f64,
     /// Compute backend.
     #[serde(default)]
     pub backend: Backend,
@@ -336,6 +357,8 @@ impl Default for ImageConfig {
             epsilon: default_epsilon(),
             precision: Precision::Auto,
             weighting: Weighting::Natural,
+            robust: 0.0,
+            taper_arcsec: 0.0,
             backend: Backend::Cpu,
             threads: 0,
             output: default_output(),
@@ -454,6 +477,16 @@ impl Config {
                     "must be a positive number or \"auto\"",
                 ));
             }
+        }
+        if !(im.robust.is_finite() && (-2.0..=2.0).contains(&im.robust)) {
+            return Err(self.bad("image.robust", im.robust, "must be in [-2, 2]"));
+        }
+        if !(im.taper_arcsec.is_finite() && im.taper_arcsec >= 0.0) {
+            return Err(self.bad(
+                "image.taper_arcsec",
+                im.taper_arcsec,
+                "must be >= 0 (0 = no taper)",
+            ));
         }
         if !im.tile_size.is_power_of_two() || !(8..=256).contains(&im.tile_size) {
             return Err(self.bad(
@@ -574,6 +607,36 @@ mod tests {
         let c = parse("[image]\ncell_arcsec = 2.5\n").unwrap();
         assert_eq!(c.image.cell_arcsec, Cell::Arcsec(2.5));
         assert!(parse("[image]\ncell_arcsec = \"big\"\n").is_err());
+    }
+
+    #[test]
+    fn weighting_keys_parse_and_are_checked() {
+        let c =
+            parse("[image]\nweighting = \"briggs\"\nrobust = -0.5\ntaper_arcsec = 3.0\n").unwrap();
+        assert_eq!(c.image.weighting, Weighting::Briggs);
+        assert_eq!((c.image.robust, c.image.taper_arcsec), (-0.5, 3.0));
+        assert_eq!(
+            parse("[image]\nweighting = \"uniform\"\n")
+                .unwrap()
+                .image
+                .weighting,
+            Weighting::Uniform
+        );
+        let e = parse("[image]\nweighting = \"briggs\"\nrobust = 2.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("test.toml") && e.contains("image.robust") && e.contains("2.5"),
+            "{e}"
+        );
+        let e = parse("[image]\ntaper_arcsec = -1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("image.taper_arcsec") && e.contains("-1"), "{e}");
+        let e = parse("[image]\nweighting = \"robust\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("weighting") && e.contains("robust"), "{e}");
     }
 
     #[test]

@@ -29,3 +29,4 @@ pub mod scaling;
 pub mod simulate;
 pub mod verify;
 pub mod vis;
+pub mod weighting;

@@ -25,6 +25,7 @@ use crate::output::OutputError;
 use crate::simulate::{SimError, Simulator};
 use crate::vis::h5::{VisFileError, VisReader};
 use crate::vis::{row_chunks, VisChunk, VisMeta};
+use crate::weighting::{ImagingWeights, WeightingSpec};
 
 /// Errors of the imaging pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -173,8 +174,9 @@ pub fn cell_rad(
     }
 }
 
-/// Grids this rank's rows of `source` in chunks, adding read and grid times to `times` if
-/// given.
+/// Grids this rank's rows of `source` in chunks, with the imaging `weights` applied to each
+/// chunk (natural weighting if `None`), adding read and grid times to `times` if given.
+#[allow(clippy::too_many_arguments)]
 fn grid_pass<T: Real>(
     g: &mut dyn Gridder<T>,
     source: &VisSource,
@@ -182,6 +184,7 @@ fn grid_pass<T: Real>(
     chunk_rows: usize,
     freq_hz: &[f64],
     mode: GridMode,
+    weights: Option<&ImagingWeights>,
     mut times: Option<&mut StageTimes>,
 ) -> Result<GridCounts, PipelineError> {
     let mut counts = GridCounts::default();
@@ -201,7 +204,10 @@ fn grid_pass<T: Real>(
     for r in row_chunks(rows, chunk_rows) {
         bar.inc(1);
         let t = std::time::Instant::now();
-        let chunk = source.read(r, mode == GridMode::Dirty)?;
+        let mut chunk = source.read(r, mode == GridMode::Dirty)?;
+        if let Some(w) = weights {
+            w.apply(&mut chunk, freq_hz);
+        }
         let t_read = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         counts.merge(&g.grid_chunk(&chunk, freq_hz, mode)?);
@@ -345,10 +351,22 @@ pub fn run_image(
             threads
         );
     }
+    let weighting = WeightingSpec::from_config(&cfg.image);
+    let weights = crate::weighting::build(
+        &weighting,
+        &source,
+        &meta,
+        dist,
+        cfg.input.chunk_rows,
+        (params.nx, params.ny),
+        cell,
+        Some(&mut times),
+    )?;
+    let weights = weights.as_ref();
     let products = if cfg.use_double() {
-        image_with::<f64>(cfg, dist, &source, meta, geom, &mut times, threads)?
+        image_with::<f64>(cfg, dist, &source, meta, geom, weights, &mut times, threads)?
     } else {
-        image_with::<f32>(cfg, dist, &source, meta, geom, &mut times, threads)?
+        image_with::<f32>(cfg, dist, &source, meta, geom, weights, &mut times, threads)?
     };
     if let Some(mut p) = products {
         let t = std::time::Instant::now();
@@ -372,13 +390,16 @@ pub fn run_image(
     Ok(())
 }
 
-/// Grids, reduces and images with precision `T`; returns the products on rank 0.
+/// Grids, reduces and images with precision `T` and imaging `weights`; returns the products
+/// on rank 0.
+#[allow(clippy::too_many_arguments)]
 fn image_with<T: Real>(
     cfg: &Config,
     dist: &Dist,
     source: &VisSource,
     meta: VisMeta,
     geom: GridGeometry,
+    weights: Option<&ImagingWeights>,
     times: &mut StageTimes,
     threads: usize,
 ) -> Result<Option<ImageProducts>, PipelineError> {
@@ -400,6 +421,7 @@ fn image_with<T: Real>(
         cfg.input.chunk_rows,
         &meta.freq_hz,
         GridMode::Dirty,
+        weights,
         Some(times),
     )?;
     // Fault injection for tests: this rank fails while the others wait in the next collective.
@@ -456,6 +478,7 @@ fn image_with<T: Real>(
             cfg.input.chunk_rows,
             &meta.freq_hz,
             GridMode::Psf,
+            weights,
             None,
         )?;
         let pc = global_counts(dist, &p);
@@ -555,6 +578,9 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
         threads: p.metrics.threads_per_rank as u64,
         version: env!("CARGO_PKG_VERSION").into(),
         metrics_json: serde_json::to_string(&p.metrics).unwrap_or_default(),
+        weighting: cfg.image.weighting.name().into(),
+        robust: cfg.image.robust,
+        taper_arcsec: cfg.image.taper_arcsec,
     };
     write_image_h5(&with_ext(".h5"), &image32, psf32.as_deref(), &info)?;
     let wcs = SkyWcs {
@@ -577,6 +603,10 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
             FitsValue::Str(p.metrics.backend.clone()),
         ),
         ("NRANKS".to_string(), FitsValue::Int(dist.size() as i64)),
+        (
+            "WEIGHT".to_string(),
+            FitsValue::Str(WeightingSpec::from_config(&cfg.image).describe()),
+        ),
     ];
     let fits = |suffix: &str, data: &[f32]| {
         write_fits_image(

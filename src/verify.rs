@@ -14,6 +14,7 @@ use crate::dist::Dist;
 use crate::grid::GridMode;
 use crate::output::h5image::read_image_h5;
 use crate::pipeline::{PipelineError, VisSource};
+use crate::weighting::{self, WeightingSpec};
 
 /// Errors of `rimager verify`.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,9 @@ pub enum VerifyError {
     /// The image has no usable pixel size.
     #[error("{path}: attribute cell_arcsec is missing or not positive")]
     NoCell { path: String },
+    /// The image's weighting attribute is not one rimager knows.
+    #[error("{path}: attribute weighting = {value:?} is not natural, uniform or briggs")]
+    BadWeighting { path: String, value: String },
 }
 
 /// The pixels compared: a `patch × patch` square around the phase centre and `random` more
@@ -98,6 +102,22 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
         cfg.verify.seed,
     );
     let npatch = cfg.verify.patch.min(nx).min(ny).pow(2);
+    // The image's own weighting, from its attributes.
+    let spec = WeightingSpec::from_attributes(&info.weighting, info.robust, info.taper_arcsec)
+        .ok_or_else(|| VerifyError::BadWeighting {
+            path: image_path.display().to_string(),
+            value: info.weighting.clone(),
+        })?;
+    let weights = weighting::build(
+        &spec,
+        &source,
+        &meta,
+        dist,
+        cfg.input.chunk_rows,
+        (nx, ny),
+        cell,
+        None,
+    )?;
     let modes: Vec<GridMode> = if file.psf.is_some() {
         vec![GridMode::Dirty, GridMode::Psf]
     } else {
@@ -109,7 +129,10 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
     let rows = dist.my_rows(meta.nrow);
     let t = std::time::Instant::now();
     for r in crate::vis::row_chunks(rows, cfg.input.chunk_rows) {
-        let chunk = source.read(r, true)?;
+        let mut chunk = source.read(r, true)?;
+        if let Some(w) = &weights {
+            w.apply(&mut chunk, &meta.freq_hz);
+        }
         for (k, &mode) in modes.iter().enumerate() {
             let block = &mut sums[k * (np + 1)..(k + 1) * (np + 1)];
             let (px, w) = block.split_at_mut(np);
@@ -137,9 +160,10 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
     let mut passed = true;
     if dist.is_root() {
         println!(
-            "verify {}: {} pixels ({}x{} central patch + {} random) against the float64 direct Fourier transform of {} \
+            "verify {} ({} weighting): {} pixels ({}x{} central patch + {} random) against the float64 direct Fourier transform of {} \
              ({:.1} s)",
             image_path.display(),
+            spec.describe(),
             np,
             cfg.verify.patch.min(nx).min(ny),
             cfg.verify.patch.min(nx).min(ny),

@@ -128,6 +128,9 @@ fn gpu_grid_mut_round_trip() {
     };
     let geom = plan(&p, 6000).expect("plan");
     let mut gpu = GpuGridder::<f64>::new(geom.clone(), 0).expect("GPU gridder");
+    // Pieces of 1000 bytes: the grid (and image) cross the bus in many pieces through both
+    // pinned bounce buffers, the last one short.
+    gpu.set_bounce_bytes(1000).expect("bounce buffers");
     let mut cpu = CpuGridder::<f64>::new(geom);
     for g in [&mut gpu as &mut dyn Gridder<f64>, &mut cpu] {
         g.grid_chunk(&chunk, &freq_hz, GridMode::Dirty)

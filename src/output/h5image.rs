@@ -59,6 +59,13 @@ pub struct ImageInfo {
     pub version: String,
     /// Run metrics (JSON text, see [`crate::metrics::RunMetrics`]).
     pub metrics_json: String,
+    /// `"natural"`, `"uniform"` or `"briggs"` (empty in files written before weighting
+    /// existed: natural).
+    pub weighting: String,
+    /// Briggs robustness R.
+    pub robust: f64,
+    /// Gaussian taper FWHM, arcsec (0 = none).
+    pub taper_arcsec: f64,
 }
 
 fn h5(path: &Path, what: impl Into<String>) -> impl FnOnce(hdf5::Error) -> OutputError {
@@ -156,6 +163,9 @@ pub fn write_image_h5(
         ia("threads", info.threads)?;
         sa("version", &info.version)?;
         sa("metrics_json", &info.metrics_json)?;
+        sa("weighting", &info.weighting)?;
+        fa("robust", info.robust)?;
+        fa("taper_arcsec", info.taper_arcsec)?;
         f.close()
             .map_err(h5(path, "closing temporary image file"))?;
         Ok(())
@@ -245,6 +255,9 @@ pub fn read_image_h5(path: &Path) -> Result<ImageFile, OutputError> {
         threads: ia("threads"),
         version: sa("version"),
         metrics_json: sa("metrics_json"),
+        weighting: sa("weighting"),
+        robust: fa("robust"),
+        taper_arcsec: fa("taper_arcsec"),
     };
     Ok(ImageFile { image, psf, info })
 }

@@ -25,7 +25,11 @@
 //! 3. one thread block per subproblem accumulates its records' `W × W` footprints into a
 //!    shared-memory buffer of `(T + W − 1)²` cells (the kernel evaluated by Horner's rule from
 //!    the same [`crate::kernel::PolyKernel`] coefficients as the CPU path), then adds the
-//!    buffer to the global grid once with atomics;
+//!    buffer to the global grid once with atomics. By default W lanes of a warp share a record
+//!    (`spread_warp`: lane k evaluates the kernel at column and row k only, row values move by
+//!    warp shuffles, and each footprint row is W consecutive, bank-distinct cells); the
+//!    thread-per-record kernel (`spread_thread`) stays for comparison, chosen with
+//!    `RIMAGER_GPU_SPREAD=thread` (measured: `benchmarks/results/gpu-h100-2026-11-23-spread.md`);
 //! 4. [`Gridder::to_image`] runs a cuFFT 2-D complex-to-complex backward transform in place,
 //!    then one kernel crops, applies the centring sign, the grid correction and the scale;
 //!    only the `ny × nx` image comes back to the host.
@@ -53,6 +57,12 @@ use tracing::{debug, info};
 use super::{place_samples, GridCounts, GridGeometry, GridMode, Gridder, ImageTimings, Real};
 use crate::kernel;
 use crate::vis::VisChunk;
+
+mod transfer;
+use transfer::{par_copy, Bounce};
+
+/// Bytes of each pinned bounce buffer for the grid's and image's trips to the host.
+const BOUNCE_BYTES: usize = 32 << 20;
 
 /// The gridding kernels' CUDA C source.
 const GRID_CU: &str = include_str!("kernels/grid.cu");
@@ -283,15 +293,6 @@ enum Stage {
     Grid,
 }
 
-/// Copies `src` into the front of `dst` with all threads.
-fn par_copy<T: Copy + Send + Sync>(dst: &mut [T], src: &[T]) {
-    const PIECE: usize = 1 << 16;
-    dst[..src.len()]
-        .par_chunks_mut(PIECE)
-        .zip(src.par_chunks(PIECE))
-        .for_each(|(d, s)| d.copy_from_slice(s));
-}
-
 /// Records a timing event on `s`.
 fn mark(ctx: &Arc<CudaContext>, s: &CudaStream) -> Result<CudaEvent, GpuError> {
     let e = ctx
@@ -363,6 +364,10 @@ pub struct GpuGridder<T: Real> {
     fft: CudaFft,
     pending: HostRecords<T>,
     host_grid: Vec<Complex<T>>,
+    /// Pinned bounce buffers for the grid's trips to and from the host (made on first use).
+    bounce: Option<Bounce<T>>,
+    /// The same for the image.
+    bounce_image: Option<Bounce<f64>>,
     /// The host grid was handed out by `grid_mut` and may have changed.
     host_dirty: bool,
     smem_bytes: u32,
@@ -402,13 +407,14 @@ impl<T: Real> GpuGridder<T> {
             ..Default::default()
         };
         let summary = format!(
-            "REAL={} W={} DEG={} TILE={} grid {}x{}",
+            "REAL={} W={} DEG={} TILE={} grid {}x{}, {}",
             T::CUDA_NAME,
             width,
             geom.poly.degree,
             tile,
             nu,
-            nv
+            nv,
+            spread_kernel_name()?
         );
         let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts).map_err(|e| match e {
             cudarc::nvrtc::CompileError::CompileError { log, .. } => GpuError::Compile {
@@ -428,7 +434,7 @@ impl<T: Real> GpuGridder<T> {
             scatter: f("scatter")?,
             count_sub: f("count_subproblems")?,
             fill_sub: f("fill_subproblems")?,
-            spread: f("spread")?,
+            spread: f(spread_kernel_name()?)?,
             crop: f("crop_correct")?,
         };
         let bw = tile + width - 1;
@@ -539,6 +545,8 @@ impl<T: Real> GpuGridder<T> {
             fft,
             pending: HostRecords::default(),
             host_grid: Vec::new(),
+            bounce: None,
+            bounce_image: None,
             host_dirty: false,
             smem_bytes,
             times: GpuStageTimes::default(),
@@ -573,6 +581,14 @@ impl<T: Real> GpuGridder<T> {
         self.flush()?;
         self.chunk_cap = records.max(1);
         self.batch_records = 3 * self.chunk_cap;
+        Ok(())
+    }
+
+    /// Sets the bytes of each pinned bounce buffer through which the grid and the image cross
+    /// to the host (default 32 MiB); for tests of the piecewise copies with many small pieces.
+    pub fn set_bounce_bytes(&mut self, bytes: usize) -> Result<(), GpuError> {
+        self.bounce = Some(Bounce::with_piece_bytes(&self.stream, bytes)?);
+        self.bounce_image = Some(Bounce::with_piece_bytes(&self.stream, bytes)?);
         Ok(())
     }
 
@@ -814,11 +830,17 @@ impl<T: Real> GpuGridder<T> {
             let timer = Timer::new(&self.ctx)?;
             let s = self.stream.clone();
             timer.start(&s)?;
-            s.memcpy_htod(
+            let bounce = match self.bounce.as_mut() {
+                Some(b) => b,
+                None => self
+                    .bounce
+                    .insert(Bounce::with_piece_bytes(&s, BOUNCE_BYTES)?),
+            };
+            bounce.upload(
+                &s,
                 bytemuck::cast_slice::<Complex<T>, T>(&self.host_grid),
                 &mut self.grid,
-            )
-            .map_err(drv("cuMemcpyHtoD(grid)"))?;
+            )?;
             self.times.h2d_s += timer.stop(&s)?;
             self.host_dirty = false;
         }
@@ -895,11 +917,17 @@ impl<T: Real> GpuGridder<T> {
         let timer = Timer::new(&self.ctx)?;
         let s = self.stream.clone();
         timer.start(&s)?;
-        s.memcpy_dtoh(
+        let bounce = match self.bounce.as_mut() {
+            Some(b) => b,
+            None => self
+                .bounce
+                .insert(Bounce::with_piece_bytes(&s, BOUNCE_BYTES)?),
+        };
+        bounce.download(
+            &s,
             &self.grid,
             bytemuck::cast_slice_mut::<Complex<T>, T>(&mut self.host_grid),
-        )
-        .map_err(drv("cuMemcpyDtoH(grid)"))?;
+        )?;
         self.times.d2h_s += timer.stop(&s)?;
         self.settle_times()?;
         self.host_dirty = true;
@@ -940,9 +968,14 @@ impl<T: Real> GpuGridder<T> {
         unsafe { b.launch(cfg) }.map_err(drv("launch crop_correct"))?;
         let correct_s = timer.stop(&s)?;
         timer.start(&s)?;
-        let img = s
-            .clone_dtoh(&self.image)
-            .map_err(drv("cuMemcpyDtoH(image)"))?;
+        let mut img = vec![0.0f64; self.image.len()];
+        let bounce = match self.bounce_image.as_mut() {
+            Some(b) => b,
+            None => self
+                .bounce_image
+                .insert(Bounce::with_piece_bytes(&s, BOUNCE_BYTES)?),
+        };
+        bounce.download(&s, &self.image, &mut img)?;
         self.times.d2h_s += timer.stop(&s)?;
         self.times.fft_s += fft_s;
         self.times.correct_s += correct_s;
@@ -957,6 +990,19 @@ impl<T: Real> GpuGridder<T> {
         self.stream
             .memset_zeros(&mut self.grid)
             .map_err(drv("cuMemsetD8(grid)"))
+    }
+}
+
+/// The spreading kernel: `spread_warp` (W lanes of a warp per record, the default) or
+/// `spread_thread` (a thread per record), chosen by `RIMAGER_GPU_SPREAD=warp|thread` so the
+/// two can be compared in one benchmark run.
+fn spread_kernel_name() -> Result<&'static str, GpuError> {
+    match std::env::var("RIMAGER_GPU_SPREAD").as_deref() {
+        Err(_) | Ok("warp") => Ok("spread_warp"),
+        Ok("thread") => Ok("spread_thread"),
+        Ok(other) => Err(GpuError::Unsupported(format!(
+            "RIMAGER_GPU_SPREAD={other}: expected \"warp\" or \"thread\""
+        ))),
     }
 }
 

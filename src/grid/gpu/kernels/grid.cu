@@ -16,6 +16,8 @@
 // Records are bucketed by grid tile with a counting sort (histogram with atomics, exclusive
 // scan, scatter); each thread block accumulates one tile's records into a shared-memory
 // buffer of (TILE + W - 1)^2 cells, then adds that buffer to the global grid once.
+// Two spreading kernels: spread_warp (default; W lanes per record) and spread_thread (one
+// thread per record), chosen at run time by RIMAGER_GPU_SPREAD for comparison.
 
 typedef REAL real;
 
@@ -122,17 +124,34 @@ extern "C" __global__ void fill_subproblems(const unsigned* __restrict__ suboff,
     }
 }
 
-// One thread block per subproblem: each thread takes whole records, evaluates the W kernel
-// values per axis by Horner's rule in x = 2s - 1 (the CPU path's polynomial), and adds the
-// W x W footprint into the tile's shared-memory buffer (planar re | im, BW x BW) with shared
-// atomics; the buffer is then added to the global grid (interleaved complex) once.
-extern "C" __global__ void spread(const unsigned* __restrict__ sub_tile,
-                                  const unsigned* __restrict__ sub_start,
-                                  const unsigned* __restrict__ offsets,
-                                  const unsigned* __restrict__ duv,
-                                  const rec4* __restrict__ vals,
-                                  const unsigned* __restrict__ suboff, unsigned ntiles,
-                                  real* __restrict__ grid) {
+// The global grid gets a tile's shared-memory buffer (planar re | im, BW x BW) once, wrapped
+// modulo the grid size; zero cells are skipped.
+__device__ __forceinline__ void flush_tile(const real* sre, const real* sim, unsigned tile,
+                                           real* __restrict__ grid) {
+    unsigned u0 = (tile % NTU) * TILE, v0 = (tile / NTU) * TILE;
+    for (unsigned i = threadIdx.x; i < BW * BW; i += blockDim.x) {
+        real a = sre[i], b = sim[i];
+        if (a != real(0) || b != real(0)) {
+            unsigned u = (u0 + i % BW) % NU, w = (v0 + i / BW) % NV;
+            unsigned long long c = 2ull * ((unsigned long long)w * NU + u);
+            atomicAdd(&grid[c], a);
+            atomicAdd(&grid[c + 1], b);
+        }
+    }
+}
+
+// One thread block per subproblem, one thread per record ("thread" method): each thread
+// evaluates the W kernel values per axis by Horner's rule in x = 2s - 1 (the CPU path's
+// polynomial) and adds its record's W x W footprint into the tile's shared-memory buffer
+// (planar re | im, BW x BW) with shared atomics; the buffer is then added to the global grid
+// once. Kept beside spread_warp for comparison (RIMAGER_GPU_SPREAD=thread).
+extern "C" __global__ void spread_thread(const unsigned* __restrict__ sub_tile,
+                                         const unsigned* __restrict__ sub_start,
+                                         const unsigned* __restrict__ offsets,
+                                         const unsigned* __restrict__ duv,
+                                         const rec4* __restrict__ vals,
+                                         const unsigned* __restrict__ suboff, unsigned ntiles,
+                                         real* __restrict__ grid) {
     // Launched with an upper bound on the subproblem count (no host round trip): blocks past
     // the real count, suboff[ntiles], leave at once (the whole block, before any barrier).
     if (blockIdx.x >= suboff[ntiles]) return;
@@ -179,16 +198,82 @@ extern "C" __global__ void spread(const unsigned* __restrict__ sub_tile,
         }
     }
     __syncthreads();
-    unsigned u0 = (tile % NTU) * TILE, v0 = (tile / NTU) * TILE;
+    flush_tile(sre, sim, tile, grid);
+}
+
+// Records a warp spreads at once in spread_warp: W lanes per record.
+#define RPW (32 / W)
+
+// One thread block per subproblem, W lanes of a warp per record ("warp" method, the default):
+// lane k of a record's group evaluates the kernel at column k (u) and row k (v) only, one
+// Horner recurrence each instead of W; the row values reach the group by warp shuffles, and
+// for each footprint row j the group adds W consecutive cells (distinct shared-memory banks)
+// rather than each thread walking its own record's footprint, whose cells fall on random
+// banks across the warp. RPW = floor(32 / W) records per warp step; the other 32 - RPW * W
+// lanes idle.
+extern "C" __global__ void spread_warp(const unsigned* __restrict__ sub_tile,
+                                       const unsigned* __restrict__ sub_start,
+                                       const unsigned* __restrict__ offsets,
+                                       const unsigned* __restrict__ duv,
+                                       const rec4* __restrict__ vals,
+                                       const unsigned* __restrict__ suboff, unsigned ntiles,
+                                       real* __restrict__ grid) {
+    if (blockIdx.x >= suboff[ntiles]) return;
+    extern __shared__ unsigned char smem_raw[];
+    real* sre = reinterpret_cast<real*>(smem_raw);
+    real* sim = sre + BW * BW;
+    unsigned tile = sub_tile[blockIdx.x];
+    unsigned start = sub_start[blockIdx.x];
+    unsigned end = min(start + MAXSUB, offsets[tile + 1]);
     for (unsigned i = threadIdx.x; i < BW * BW; i += blockDim.x) {
-        real a = sre[i], b = sim[i];
-        if (a != real(0) || b != real(0)) {
-            unsigned u = (u0 + i % BW) % NU, w = (v0 + i / BW) % NV;
-            unsigned long long c = 2ull * ((unsigned long long)w * NU + u);
-            atomicAdd(&grid[c], a);
-            atomicAdd(&grid[c + 1], b);
+        sre[i] = real(0);
+        sim[i] = real(0);
+    }
+    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    const unsigned q = lane / W;          // record slot of this lane
+    const unsigned k = lane - q * W;      // its column (and row) in the footprint
+    const bool slot_lane = q < RPW;
+    // This lane's column of the coefficient table, in registers (read once per block).
+    real c[DEG + 1];
+#pragma unroll
+    for (int p = 0; p <= DEG; p++) c[p] = coef[p * W + (slot_lane ? k : 0)];
+    __syncthreads();
+    for (unsigned base = start + warp * RPW; base < end; base += nwarps * RPW) {
+        // base is the same in the whole warp: every lane reaches the shuffles below.
+        unsigned r = base + q;
+        bool has = slot_lane && r < end;
+        unsigned du = 0, dv = 0;
+        real xu = real(-1), xv = real(-1), re = real(0), im = real(0);
+        if (has) {
+            unsigned d = duv[r];
+            du = d & 0xffffu;
+            dv = d >> 16;
+            rec4 v = vals[r];
+            xu = real(2) * v.su - real(1);
+            xv = real(2) * v.sv - real(1);
+            re = v.re;
+            im = v.im;
+        }
+        real ku = c[0], kv = c[0];
+#pragma unroll
+        for (int p = 1; p <= DEG; p++) {
+            ku = fma(ku, xu, c[p]);
+            kv = fma(kv, xv, c[p]);
+        }
+        const real ar = ku * re, ai = ku * im;
+        const unsigned col = du + k;
+#pragma unroll
+        for (int j = 0; j < W; j++) {
+            real kvj = __shfl_sync(0xffffffffu, kv, (q * W + j) & 31u);
+            if (has) {
+                unsigned a = (dv + j) * BW + col;
+                atomicAdd(&sre[a], ar * kvj);
+                atomicAdd(&sim[a], ai * kvj);
+            }
         }
     }
+    __syncthreads();
+    flush_tile(sre, sim, tile, grid);
 }
 
 // Crop, centring sign, grid correction and scale after the backward FFT:
