@@ -5,7 +5,7 @@
 //! → [`grid`] (tiled convolutional gridding behind the [`grid::Gridder`] trait) → [`dist`]
 //! (MPI reduction) → [`fft`] → [`image`] (grid correction, crop, normalisation) → [`output`]
 //! (HDF5 + FITS), with [`dft`] (direct Fourier transform) for verification and [`metrics`]
-//! for per-stage timings.
+//! for per-stage timings, and [`wstack`] (w-stacking for wide fields).
 pub mod cli;
 pub mod config;
 pub mod constants;
@@ -24,3 +24,4 @@ pub mod plot;
 pub mod simulate;
 pub mod verify;
 pub mod vis;
+pub mod wstack;
