@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{AutoTag, Backend, Cell, Config, Precision, Source, VerifyReference, WStacking};
+use crate::config::{
+    AutoTag, Backend, Cell, Config, Precision, Source, VerifyReference, WStacking,
+};
 use crate::dist::Dist;
 
 /// rimager: MPI + rayon radio-interferometric imaging (ES-kernel gridding, 2-D FFT), verified
@@ -203,9 +205,9 @@ impl ImageOverrides {
                 "true" | "on" => WStacking::Bool(true),
                 "false" | "off" => WStacking::Bool(false),
                 "auto" => WStacking::Auto(AutoTag::Auto),
-                other => anyhow::bail!(
-                    "--wstacking {other:?}: expected \"true\", \"false\" or \"auto\""
-                ),
+                other => {
+                    anyhow::bail!("--wstacking {other:?}: expected \"true\", \"false\" or \"auto\"")
+                }
             };
         }
         cfg.validate()?;

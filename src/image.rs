@@ -75,9 +75,7 @@ pub fn plan_w(
     wmin: f64,
     wmax: f64,
 ) -> Result<(GridGeometry, WPlanes), WStackError> {
-    let (spec, planes) = plan_wstack(
-        p.nx, p.ny, p.cell_rad, nvis, p.epsilon, p.tile, wmin, wmax,
-    )?;
+    let (spec, planes) = plan_wstack(p.nx, p.ny, p.cell_rad, nvis, p.epsilon, p.tile, wmin, wmax)?;
     Ok((
         GridGeometry::new(p.nx, p.ny, p.cell_rad, &spec, p.epsilon, p.tile),
         planes,

@@ -261,13 +261,14 @@ pub fn choose_grid(
             best = Some((cost, spec));
         }
     }
-    best.map(|(_, g)| g).ok_or_else(|| KernelError::Unreachable {
-        epsilon,
-        best: kernel_table()
-            .iter()
-            .map(|k| k.error_estimate)
-            .fold(f64::INFINITY, f64::min),
-    })
+    best.map(|(_, g)| g)
+        .ok_or_else(|| KernelError::Unreachable {
+            epsilon,
+            best: kernel_table()
+                .iter()
+                .map(|k| k.error_estimate)
+                .fold(f64::INFINITY, f64::min),
+        })
 }
 
 /// Every candidate kernel whose error estimate is at most `epsilon` and that fits the tile, with
@@ -278,10 +279,10 @@ pub fn grid_candidates(nx: usize, ny: usize, epsilon: f64, tile: usize) -> Vec<G
         // The CPU gridder pads the footprint to a multiple of 4 cells; it must fit a tile + 1.
         .filter(|k| k.error_estimate <= epsilon && k.width.div_ceil(4) * 4 <= tile + 1)
         .map(|k| {
-            let nu = good_fft_size((nx as f64 * k.oversampling).ceil() as usize, 2 * tile)
-                .max(2 * tile);
-            let nv = good_fft_size((ny as f64 * k.oversampling).ceil() as usize, 2 * tile)
-                .max(2 * tile);
+            let nu =
+                good_fft_size((nx as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
+            let nv =
+                good_fft_size((ny as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
             GridSpec { kernel: *k, nu, nv }
         })
         .collect()
@@ -293,8 +294,7 @@ pub fn grid_cost(spec: &GridSpec, nx: usize, nvis: u64, copies: f64, nfft: f64) 
     let w = spec.kernel.width as f64;
     let grid_cost = nvis as f64 * copies * (w * w + 4.0 * w) * GRID_COST_PER_POINT;
     let n = (spec.nu * spec.nv) as f64;
-    let fft_cost =
-        n * n.log2() * (0.5 + 0.5 * nx as f64 / spec.nu as f64) * FFT_COST_PER_POINT;
+    let fft_cost = n * n.log2() * (0.5 + 0.5 * nx as f64 / spec.nu as f64) * FFT_COST_PER_POINT;
     grid_cost + nfft * fft_cost
 }
 

@@ -331,7 +331,8 @@ mod tests {
                     if let Some((kr, ki)) = planes.select(p).factor(w) {
                         touched += 1;
                         // factor includes e^{+2πi w nshift}; remove it to test the plane sum.
-                        let ph = -2.0 * std::f64::consts::PI * (planes.w_of(p) * x + w * planes.nshift);
+                        let ph =
+                            -2.0 * std::f64::consts::PI * (planes.w_of(p) * x + w * planes.nshift);
                         let (s, c) = ph.sin_cos();
                         re += kr * c - ki * s;
                         im += kr * s + ki * c;

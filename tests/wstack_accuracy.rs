@@ -46,7 +46,10 @@ fn check<T: Real>(eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, usize)
     let (img2, _) = image_chunks::<T>(geom2, &f.chunks, &f.freq_hz, mode);
     let e_2d_vs_w = relative_l2(&img2, &want);
     let e_2d = if mode == GridMode::Dirty {
-        relative_l2(&img2, &dft_image(&f.chunks, &f.freq_hz, f.nx, f.ny, f.cell_rad))
+        relative_l2(
+            &img2,
+            &dft_image(&f.chunks, &f.freq_hz, f.nx, f.ny, f.cell_rad),
+        )
     } else {
         f64::NAN
     };
@@ -70,7 +73,10 @@ fn wstack_meets_epsilon_1e4_single_on_wide_field() {
     assert!(e <= 1e-4, "w-stacked vs DFT with w-term: {e}");
     assert!(planes > 4, "{planes}");
     // Without w-stacking the same image is far off the w-term DFT, though right in 2-D.
-    assert!(e2 > 1e-2, "2-D image vs w-term DFT only {e2}: the w-term does not matter here");
+    assert!(
+        e2 > 1e-2,
+        "2-D image vs w-term DFT only {e2}: the w-term does not matter here"
+    );
     assert!(e2d <= 1e-4, "2-D image vs 2-D DFT {e2d}");
 }
 

@@ -61,7 +61,15 @@ fn wstacked_image_is_rank_independent_and_verifies_against_w_term_dft() {
     v.assert_ok();
     assert!(v.stdout.contains("vs DFT with w-term"), "{v}");
     let both = rimager(
-        &["verify", "--config", s(&cfg), "--image", s(&w1), "--reference", "both"],
+        &[
+            "verify",
+            "--config",
+            s(&cfg),
+            "--image",
+            s(&w1),
+            "--reference",
+            "both",
+        ],
         &[],
     );
     // Against the 2-D DFT the w-stacked image fails: the w-term matters on this field.
@@ -75,7 +83,15 @@ fn wstacked_image_is_rank_independent_and_verifies_against_w_term_dft() {
     assert_eq!(read_image_h5(&flat).unwrap().info.wstacking, 0);
     rimager(&["verify", "--config", s(&cfg2), "--image", s(&flat)], &[]).assert_ok();
     let honest = rimager(
-        &["verify", "--config", s(&cfg2), "--image", s(&flat), "--reference", "wterm"],
+        &[
+            "verify",
+            "--config",
+            s(&cfg2),
+            "--image",
+            s(&flat),
+            "--reference",
+            "wterm",
+        ],
         &[],
     );
     honest.assert_failed();

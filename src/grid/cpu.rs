@@ -524,7 +524,11 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
         if self.w_sum.len() != nx * ny {
             self.w_sum = vec![0.0; nx * ny];
         }
-        let nm1 = self.w_nm1.as_ref().map(|(_, v)| v.as_slice()).unwrap_or(&[]);
+        let nm1 = self
+            .w_nm1
+            .as_ref()
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or(&[]);
         let k = -2.0 * std::f64::consts::PI * screen.w_lambda;
         self.w_sum
             .par_chunks_mut(nx)

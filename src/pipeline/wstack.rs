@@ -53,7 +53,12 @@ fn w_range_lambda(
     let fmin = meta.freq_hz.iter().cloned().fold(f64::INFINITY, f64::min);
     let fmax = meta.freq_hz.iter().cloned().fold(0.0, f64::max);
     let s = |f: f64| f / SPEED_OF_LIGHT_M_S;
-    let cands = [lo_m * s(fmin), lo_m * s(fmax), hi_m * s(fmin), hi_m * s(fmax)];
+    let cands = [
+        lo_m * s(fmin),
+        lo_m * s(fmax),
+        hi_m * s(fmin),
+        hi_m * s(fmax),
+    ];
     Ok((
         cands.iter().cloned().fold(f64::INFINITY, f64::min),
         cands.iter().cloned().fold(f64::NEG_INFINITY, f64::max),

@@ -1017,7 +1017,9 @@ impl<T: Real> GpuGridder<T> {
         let s = self.stream.clone();
         let timer = Timer::new(&self.ctx)?;
         timer.start(&s)?;
-        let out = s.clone_dtoh(sum).map_err(drv("cuMemcpyDtoH(w-plane sum)"))?;
+        let out = s
+            .clone_dtoh(sum)
+            .map_err(drv("cuMemcpyDtoH(w-plane sum)"))?;
         self.times.d2h_s += timer.stop(&s)?;
         s.memset_zeros(sum)
             .map_err(drv("cuMemsetD8(w-plane sum)"))?;
