@@ -56,7 +56,7 @@ pub fn nm1_range(nx: usize, ny: usize, cell_rad: f64) -> Result<(f64, f64), WSta
     let lmax = (nx / 2) as f64 * cell_rad;
     let mmax = (ny / 2) as f64 * cell_rad;
     let r2 = lmax * lmax + mmax * mmax;
-    if !(r2 < 1.0) {
+    if r2 >= 1.0 || r2.is_nan() {
         return Err(WStackError::BeyondHorizon {
             fov_deg: (nx.max(ny) as f64 * cell_rad).to_degrees(),
             r2,

@@ -221,7 +221,7 @@ fn image_planes<T: Real>(
     if let Some(times) = times.as_deref_mut() {
         times.add("reduce", t.elapsed().as_secs_f64());
     }
-    if !dist.is_root() || !(counts.sum_weights > 0.0 && counts.sum_weights.is_finite()) {
+    if !(dist.is_root() && counts.sum_weights > 0.0 && counts.sum_weights.is_finite()) {
         return Ok((None, counts));
     }
     let t = std::time::Instant::now();
