@@ -165,7 +165,7 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
             t.elapsed().as_secs_f64()
         );
         println!(
-            "image made {}",
+            "w-term: the image was made {}",
             if made_with_w {
                 format!("with w-stacking ({} w-planes)", info.w_planes)
             } else {
