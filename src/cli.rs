@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{AutoTag, Backend, Cell, Config, Precision, Source};
+use crate::config::{
+    AutoTag, Backend, Cell, Config, Precision, Source, VerifyReference, WStacking,
+};
 use crate::dist::Dist;
 
 /// rimager: MPI + rayon radio-interferometric imaging (ES-kernel gridding, 2-D FFT), verified
@@ -52,6 +54,9 @@ enum Command {
         image: PathBuf,
         #[command(flatten)]
         overrides: ImageOverrides,
+        /// verify.reference: auto (the image's own model), 2d, wterm or both.
+        #[arg(long, value_enum)]
+        reference: Option<ReferenceArg>,
         /// Pass threshold on the relative L2 error (overrides verify.threshold).
         #[arg(long)]
         threshold: Option<f64>,
@@ -212,6 +217,9 @@ struct ImageOverrides {
     /// Do not make the PSF (image.psf = false)
     #[arg(long)]
     no_psf: bool,
+    /// image.wstacking: true, false or auto (w-stacking for wide fields)
+    #[arg(long)]
+    wstacking: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -225,6 +233,15 @@ enum BackendArg {
     Cpu,
     Gpu,
     Auto,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReferenceArg {
+    Auto,
+    #[value(name = "2d")]
+    TwoD,
+    Wterm,
+    Both,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -293,6 +310,16 @@ impl ImageOverrides {
         }
         if self.no_psf {
             cfg.image.psf = false;
+        }
+        if let Some(w) = &self.wstacking {
+            cfg.image.wstacking = match w.as_str() {
+                "true" | "on" => WStacking::Bool(true),
+                "false" | "off" => WStacking::Bool(false),
+                "auto" => WStacking::Auto(AutoTag::Auto),
+                other => {
+                    anyhow::bail!("--wstacking {other:?}: expected \"true\", \"false\" or \"auto\"")
+                }
+            };
         }
         cfg.validate()?;
         Ok(())
@@ -365,8 +392,17 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
             image,
             overrides,
             threshold,
+            reference,
         } => {
             let mut cfg = load(&config, Some(&overrides))?;
+            if let Some(r) = reference {
+                cfg.verify.reference = match r {
+                    ReferenceArg::Auto => VerifyReference::Auto,
+                    ReferenceArg::TwoD => VerifyReference::TwoD,
+                    ReferenceArg::Wterm => VerifyReference::Wterm,
+                    ReferenceArg::Both => VerifyReference::Both,
+                };
+            }
             if let Some(t) = threshold {
                 cfg.verify.threshold = t;
                 cfg.validate()?;

@@ -265,6 +265,38 @@ impl Weighting {
     }
 }
 
+/// w-stacking (`image.wstacking`): `true`, `false` or `"auto"`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum WStacking {
+    /// Always (`true`) or never (`false`, 2-D imaging that ignores w).
+    Bool(bool),
+    /// `"auto"`: on when the w-term's largest phase `2π max|w| max|n − 1|` exceeds ε.
+    Auto(AutoTag),
+}
+
+impl Default for WStacking {
+    fn default() -> Self {
+        WStacking::Bool(false)
+    }
+}
+
+/// Which reference `rimager verify` compares with (`verify.reference`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyReference {
+    /// The model the image was made with: the w-term DFT for a w-stacked image, else 2-D.
+    #[default]
+    Auto,
+    /// The 2-D DFT (w ignored).
+    #[serde(rename = "2d")]
+    TwoD,
+    /// The DFT with the w-term.
+    Wterm,
+    /// Both, each with its own pass/fail line.
+    Both,
+}
+
 /// Compute backend.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -346,6 +378,9 @@ pub struct ImageConfig {
     /// Side of a gridding tile in grid cells (a power of two ≥ the kernel width).
     #[serde(default = "default_tile")]
     pub tile_size: usize,
+    /// w-stacking (Arras et al. 2021) for wide fields: `true`, `false` or `"auto"`.
+    #[serde(default)]
+    pub wstacking: WStacking,
 }
 
 impl Default for ImageConfig {
@@ -364,6 +399,7 @@ impl Default for ImageConfig {
             output: default_output(),
             psf: true,
             tile_size: default_tile(),
+            wstacking: WStacking::default(),
         }
     }
 }
@@ -401,6 +437,9 @@ pub struct VerifyConfig {
     /// Seed for choosing the random pixels.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Which DFT to compare with: `"auto"`, `"2d"`, `"wterm"` or `"both"`.
+    #[serde(default)]
+    pub reference: VerifyReference,
 }
 
 impl Default for VerifyConfig {
@@ -410,6 +449,7 @@ impl Default for VerifyConfig {
             random_pixels: default_nrandom(),
             threshold: 0.0,
             seed: default_seed(),
+            reference: VerifyReference::Auto,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The direct Fourier transform (float64), the reference every imaging path is checked
 //! against: `I(l, m) = Σ w Re[V exp(−2πi (u l + v m))] / Σ w` over the samples the gridders use
-//! (same selection rule, [`crate::grid::classify_sample`]), at chosen pixels.
+//! (same selection rule, [`crate::grid::classify_sample`]), at chosen pixels; and with the
+//! w-term ([`accumulate_w_term`]), `Σ w Re[V exp(−2πi (u l + v m + w (n − 1)))] / Σ w`,
+//! `n = √(1 − l² − m²)`, not divided by n (WSClean's and ducc0's `divide_by_n = False`).
 use num_complex::Complex64;
 use rayon::prelude::*;
 
@@ -111,6 +113,68 @@ pub fn accumulate(
                 a
             },
         );
+    for (a, b) in sums.iter_mut().zip(add) {
+        *a += b;
+    }
+    sumw
+}
+
+/// Accumulates the un-normalised DFT with the w-term,
+/// `Σ w Re[V e^{−2πi(ul + vm + w(n − 1))}]`, of `chunk` at `pixels` into `sums`, and returns the
+/// sum of the used weights (the reference for w-stacked images, [`crate::wstack`]). One
+/// `sin_cos` per sample and pixel: slower than [`accumulate`].
+pub fn accumulate_w_term(
+    chunk: &VisChunk,
+    freq_hz: &[f64],
+    grid: PixelGrid,
+    pixels: &[Pixel],
+    mode: GridMode,
+    sums: &mut [f64],
+) -> f64 {
+    let PixelGrid { nx, ny, cell_rad } = grid;
+    let nchan = freq_hz.len();
+    let mut samples: Vec<[f64; 5]> = Vec::new();
+    let mut sumw = 0.0;
+    for row in 0..chunk.nrow() {
+        let [um, vm, wm] = chunk.uvw_m[row];
+        for (ch, f) in freq_hz.iter().enumerate() {
+            let flat = row * nchan + ch;
+            let s = f / SPEED_OF_LIGHT_M_S;
+            let (u, v) = (um * s, vm * s);
+            if classify_sample(chunk, flat, u, v, cell_rad) != SampleStatus::Used {
+                continue;
+            }
+            let w = chunk.weight[flat] as f64;
+            sumw += w;
+            let (re, im) = match mode {
+                GridMode::Dirty => (chunk.vis[flat].re as f64, chunk.vis[flat].im as f64),
+                GridMode::Psf => (1.0, 0.0),
+            };
+            samples.push([u, v, wm * s, w * re, w * im]);
+        }
+    }
+    // (l, m, n − 1) per pixel.
+    let lmn: Vec<[f64; 3]> = pixels
+        .iter()
+        .map(|&(x, y)| {
+            let l = -(x as f64 - (nx / 2) as f64) * cell_rad;
+            let m = (y as f64 - (ny / 2) as f64) * cell_rad;
+            [l, m, crate::wstack::n_minus_1(l * l + m * m)]
+        })
+        .collect();
+    let two_pi = 2.0 * std::f64::consts::PI;
+    let add: Vec<f64> = lmn
+        .par_iter()
+        .map(|&[l, m, n1]| {
+            samples
+                .iter()
+                .map(|&[u, v, w, re, im]| {
+                    let (s, c) = (-two_pi * (u * l + v * m + w * n1)).sin_cos();
+                    re * c - im * s
+                })
+                .sum::<f64>()
+        })
+        .collect();
     for (a, b) in sums.iter_mut().zip(add) {
         *a += b;
     }

@@ -43,6 +43,27 @@ impl<T: Real> Fft2d<T> {
     /// returns the cropped image `[ny][nx]`: `image[y][x] = Re(Ĝ[py][px]) (−1)^(px+py)` with
     /// `px = x − nx/2`, `py = y − ny/2`, indices of `Ĝ` taken modulo the grid size.
     pub fn grid_to_image(&self, grid: &mut [Complex<T>]) -> Vec<f64> {
+        self.transform_crop(grid, |c, sign| c.re.to_f64().unwrap_or(f64::NAN) * sign)
+    }
+
+    /// As [`Fft2d::grid_to_image`] but keeping the complex value:
+    /// `image[y][x] = Ĝ[py][px] (−1)^(px+py)` (w-stacking applies a phase screen to it).
+    pub fn grid_to_complex_image(&self, grid: &mut [Complex<T>]) -> Vec<Complex<f64>> {
+        self.transform_crop(grid, |c, sign| {
+            Complex::new(
+                c.re.to_f64().unwrap_or(f64::NAN) * sign,
+                c.im.to_f64().unwrap_or(f64::NAN) * sign,
+            )
+        })
+    }
+
+    /// The transform and crop, each kept value `Ĝ[py][px]` turned into an output pixel by
+    /// `emit(Ĝ[py][px], (−1)^(px+py))`.
+    fn transform_crop<O: Copy + Default + Send>(
+        &self,
+        grid: &mut [Complex<T>],
+        emit: impl Fn(Complex<T>, f64) -> O + Sync,
+    ) -> Vec<O> {
         let (nu, nv, nx, ny) = (self.nu, self.nv, self.nx, self.ny);
         assert_eq!(grid.len(), nu * nv, "grid size");
         // Pass 1: every row along u. Rows that are all zero stay zero and are skipped.
@@ -66,7 +87,7 @@ impl<T: Real> Fft2d<T> {
         let columns: Vec<usize> = (0..nx).collect();
         let col_scratch = self.col.get_inplace_scratch_len();
         let grid_ro: &[Complex<T>] = grid;
-        let blocks: Vec<(usize, Vec<f64>)> = columns
+        let blocks: Vec<(usize, Vec<O>)> = columns
             .par_chunks(COLUMN_BLOCK)
             .map_init(
                 || {
@@ -85,7 +106,7 @@ impl<T: Real> Fft2d<T> {
                             buf[c * nv + v] = row[u];
                         }
                     }
-                    let mut out = vec![0.0f64; b * ny];
+                    let mut out = vec![O::default(); b * ny];
                     for (c, &x) in xs.iter().enumerate() {
                         let col = &mut buf[c * nv..(c + 1) * nv];
                         self.col.process_with_scratch(col, scratch);
@@ -96,7 +117,7 @@ impl<T: Real> Fft2d<T> {
                             -1.0
                         };
                         for (o, &v) in out[c * ny..(c + 1) * ny].iter_mut().zip(&vrow) {
-                            *o = col[v].re.to_f64().unwrap_or(f64::NAN) * sign;
+                            *o = emit(col[v], sign);
                             sign = -sign;
                         }
                     }
@@ -104,7 +125,7 @@ impl<T: Real> Fft2d<T> {
                 },
             )
             .collect();
-        let mut image = vec![0.0f64; nx * ny];
+        let mut image = vec![O::default(); nx * ny];
         for (x0, out) in blocks {
             let b = out.len() / ny;
             for y in 0..ny {

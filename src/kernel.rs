@@ -255,30 +255,47 @@ pub fn choose_grid(
     tile: usize,
 ) -> Result<GridSpec, KernelError> {
     let mut best: Option<(f64, GridSpec)> = None;
-    let mut most_accurate = f64::INFINITY;
-    for k in kernel_table() {
-        most_accurate = most_accurate.min(k.error_estimate);
-        // The CPU gridder pads the footprint to a multiple of 4 cells; it must fit a tile + 1.
-        if k.error_estimate > epsilon || k.width.div_ceil(4) * 4 > tile + 1 {
-            continue;
-        }
-        let nu =
-            good_fft_size((nx as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
-        let nv =
-            good_fft_size((ny as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
-        let w = k.width as f64;
-        let grid_cost = nvis as f64 * (w * w + 4.0 * w) * GRID_COST_PER_POINT;
-        let n = (nu * nv) as f64;
-        let fft_cost = n * n.log2() * (0.5 + 0.5 * nx as f64 / nu as f64) * FFT_COST_PER_POINT;
-        let cost = grid_cost + fft_cost;
+    for spec in grid_candidates(nx, ny, epsilon, tile) {
+        let cost = grid_cost(&spec, nx, nvis, 1.0, 1.0);
         if best.is_none_or(|(c, _)| cost < c) {
-            best = Some((cost, GridSpec { kernel: *k, nu, nv }));
+            best = Some((cost, spec));
         }
     }
-    best.map(|(_, g)| g).ok_or(KernelError::Unreachable {
-        epsilon,
-        best: most_accurate,
-    })
+    best.map(|(_, g)| g)
+        .ok_or_else(|| KernelError::Unreachable {
+            epsilon,
+            best: kernel_table()
+                .iter()
+                .map(|k| k.error_estimate)
+                .fold(f64::INFINITY, f64::min),
+        })
+}
+
+/// Every candidate kernel whose error estimate is at most `epsilon` and that fits the tile, with
+/// its grid for an `nx × ny` image (in table order).
+pub fn grid_candidates(nx: usize, ny: usize, epsilon: f64, tile: usize) -> Vec<GridSpec> {
+    kernel_table()
+        .iter()
+        // The CPU gridder pads the footprint to a multiple of 4 cells; it must fit a tile + 1.
+        .filter(|k| k.error_estimate <= epsilon && k.width.div_ceil(4) * 4 <= tile + 1)
+        .map(|k| {
+            let nu =
+                good_fft_size((nx as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
+            let nv =
+                good_fft_size((ny as f64 * k.oversampling).ceil() as usize, 2 * tile).max(2 * tile);
+            GridSpec { kernel: *k, nu, nv }
+        })
+        .collect()
+}
+
+/// Modelled cost of imaging `nvis` samples with `spec` (see [`choose_grid`]): each sample is
+/// gridded `copies` times (1 in 2-D, W with w-stacking) and the grid transformed `nfft` times.
+pub fn grid_cost(spec: &GridSpec, nx: usize, nvis: u64, copies: f64, nfft: f64) -> f64 {
+    let w = spec.kernel.width as f64;
+    let grid_cost = nvis as f64 * copies * (w * w + 4.0 * w) * GRID_COST_PER_POINT;
+    let n = (spec.nu * spec.nv) as f64;
+    let fft_cost = n * n.log2() * (0.5 + 0.5 * nx as f64 / spec.nu as f64) * FFT_COST_PER_POINT;
+    grid_cost + nfft * fft_cost
 }
 
 /// Relative cost of one kernel-footprint cell update (see [`choose_grid`]).

@@ -6,7 +6,8 @@
 //! (MPI reduction) → [`fft`] → [`image`] (grid correction, crop, normalisation) → [`output`]
 //! (HDF5 + FITS), with [`dft`] (direct Fourier transform) for verification and [`metrics`]
 //! for per-stage timings, resources ([`resources`]) and energy ([`energy`]); [`scaling`] is the
-//! strong/weak scaling harness.
+//! strong/weak scaling harness; [`weighting`] (natural/uniform/Briggs) and [`wstack`]
+//! (w-stacking for wide fields).
 pub mod cli;
 pub mod config;
 pub mod constants;
@@ -30,3 +31,4 @@ pub mod simulate;
 pub mod verify;
 pub mod vis;
 pub mod weighting;
+pub mod wstack;

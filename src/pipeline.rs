@@ -26,6 +26,9 @@ use crate::simulate::{SimError, Simulator};
 use crate::vis::h5::{VisFileError, VisReader};
 use crate::vis::{row_chunks, VisChunk, VisMeta};
 use crate::weighting::{ImagingWeights, WeightingSpec};
+use crate::wstack::{WPlanes, WStackError};
+
+mod wstack;
 
 /// Errors of the imaging pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,9 @@ pub enum PipelineError {
     /// A failure injected for testing (`RIMAGER_TEST_FAIL_RANK`).
     #[error("injected failure on rank {0} (RIMAGER_TEST_FAIL_RANK)")]
     Injected(usize),
+    /// w-stacking could not be planned.
+    #[error("image.wstacking: {0}")]
+    WStack(#[from] WStackError),
     /// The output directory could not be created.
     #[error("cannot create output directory {path}")]
     OutputDir {
@@ -305,6 +311,8 @@ pub struct ImageProducts {
     pub meta: VisMeta,
     /// Metrics.
     pub metrics: RunMetrics,
+    /// The w-planes, if the image was made with w-stacking.
+    pub wplanes: Option<WPlanes>,
 }
 
 /// Runs `rimager image` on every rank; rank 0 writes `<output>.h5`, `<output>.fits` and
@@ -329,6 +337,24 @@ pub fn run_image(
         tile: cfg.image.tile_size,
     };
     let nvis_total = (meta.nrow * meta.nchan()) as u64;
+    let weighting = WeightingSpec::from_config(&cfg.image);
+    let weights = crate::weighting::build(
+        &weighting,
+        &source,
+        &meta,
+        dist,
+        cfg.input.chunk_rows,
+        (params.nx, params.ny),
+        cell,
+        Some(&mut times),
+    )?;
+    let weights = weights.as_ref();
+    if let Some(w) = wstack::decide(cfg, dist, &source, &meta, &params)? {
+        let products = wstack::run(
+            cfg, dist, &source, meta, &params, w, weights, &mut times, threads,
+        )?;
+        return finish_image(cfg, dist, products, metrics_path);
+    }
     let geom = plan(&params, nvis_total)?;
     if dist.is_root() {
         info!(
@@ -351,23 +377,21 @@ pub fn run_image(
             threads
         );
     }
-    let weighting = WeightingSpec::from_config(&cfg.image);
-    let weights = crate::weighting::build(
-        &weighting,
-        &source,
-        &meta,
-        dist,
-        cfg.input.chunk_rows,
-        (params.nx, params.ny),
-        cell,
-        Some(&mut times),
-    )?;
-    let weights = weights.as_ref();
     let products = if cfg.use_double() {
         image_with::<f64>(cfg, dist, &source, meta, geom, weights, &mut times, threads)?
     } else {
         image_with::<f32>(cfg, dist, &source, meta, geom, weights, &mut times, threads)?
     };
+    finish_image(cfg, dist, products, metrics_path)
+}
+
+/// Writes the products and metrics on rank 0, then waits for every rank.
+fn finish_image(
+    cfg: &Config,
+    dist: &Dist,
+    products: Option<ImageProducts>,
+    metrics_path: Option<&Path>,
+) -> Result<(), PipelineError> {
     if let Some(mut p) = products {
         let t = std::time::Instant::now();
         write_outputs(cfg, dist, &p)?;
@@ -522,6 +546,7 @@ fn image_with<T: Real>(
             geom,
             meta,
             metrics,
+            wplanes: None,
         }),
         _ => None,
     })
@@ -581,6 +606,11 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
         weighting: cfg.image.weighting.name().into(),
         robust: cfg.image.robust,
         taper_arcsec: cfg.image.taper_arcsec,
+        wstacking: u64::from(p.wplanes.is_some()),
+        w_planes: p.wplanes.map_or(0, |w| w.nplanes as u64),
+        w_first_lambda: p.wplanes.map_or(0.0, |w| w.w0),
+        w_step_lambda: p.wplanes.map_or(0.0, |w| w.dw),
+        w_nshift: p.wplanes.map_or(0.0, |w| w.nshift),
     };
     write_image_h5(&with_ext(".h5"), &image32, psf32.as_deref(), &info)?;
     let wcs = SkyWcs {
@@ -608,6 +638,10 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
             FitsValue::Str(WeightingSpec::from_config(&cfg.image).describe()),
         ),
     ];
+    let mut extra = extra;
+    if let Some(w) = p.wplanes {
+        extra.push(("WPLANES".to_string(), FitsValue::Int(w.nplanes as i64)));
+    }
     let fits = |suffix: &str, data: &[f32]| {
         write_fits_image(
             &with_ext(suffix),

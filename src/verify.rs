@@ -7,7 +7,7 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::Config;
+use crate::config::{Config, VerifyReference};
 use crate::constants::RAD_PER_ARCSEC;
 use crate::dft::{self, relative_l2, Pixel, PixelGrid};
 use crate::dist::Dist;
@@ -118,11 +118,23 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
         cell,
         None,
     )?;
-    let modes: Vec<GridMode> = if file.psf.is_some() {
+    let kinds: Vec<GridMode> = if file.psf.is_some() {
         vec![GridMode::Dirty, GridMode::Psf]
     } else {
         vec![GridMode::Dirty]
     };
+    // The references to compare with: the 2-D DFT and/or the DFT with the w-term.
+    let made_with_w = info.wstacking != 0;
+    let refs: Vec<bool> = match cfg.verify.reference {
+        VerifyReference::Auto => vec![made_with_w],
+        VerifyReference::TwoD => vec![false],
+        VerifyReference::Wterm => vec![true],
+        VerifyReference::Both => vec![false, true],
+    };
+    let modes: Vec<(GridMode, bool)> = kinds
+        .iter()
+        .flat_map(|&k| refs.iter().map(move |&w| (k, w)))
+        .collect();
     // sums[mode][pixel], then the sums of weights.
     let np = pixels.len();
     let mut sums = vec![0.0; modes.len() * (np + 1)];
@@ -133,10 +145,15 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
         if let Some(w) = &weights {
             w.apply(&mut chunk, &meta.freq_hz);
         }
-        for (k, &mode) in modes.iter().enumerate() {
+        for (k, &(mode, w_term)) in modes.iter().enumerate() {
             let block = &mut sums[k * (np + 1)..(k + 1) * (np + 1)];
             let (px, w) = block.split_at_mut(np);
-            w[0] += dft::accumulate(
+            let dft_fn = if w_term {
+                dft::accumulate_w_term
+            } else {
+                dft::accumulate
+            };
+            w[0] += dft_fn(
                 &chunk,
                 &meta.freq_hz,
                 PixelGrid {
@@ -172,10 +189,18 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
             t.elapsed().as_secs_f64()
         );
         println!(
-            "{:<6} {:>14} {:>14} {:>16} {:>10}",
-            "what", "rel L2 (all)", "rel L2 (patch)", "max err / peak", "threshold"
+            "w-term: the image was made {}",
+            if made_with_w {
+                format!("with w-stacking ({} w-planes)", info.w_planes)
+            } else {
+                "in 2-D (w ignored)".to_string()
+            }
         );
-        for (k, &mode) in modes.iter().enumerate() {
+        println!(
+            "{:<6} {:<18} {:>14} {:>14} {:>16} {:>10}",
+            "what", "reference", "rel L2 (all)", "rel L2 (patch)", "max err / peak", "threshold"
+        );
+        for (k, &(mode, w_term)) in modes.iter().enumerate() {
             let block = &sums[k * (np + 1)..(k + 1) * (np + 1)];
             let sumw = block[np];
             let want: Vec<f64> = block[..np].iter().map(|s| s / sumw).collect();
@@ -187,8 +212,13 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
             let ok = c.rel_l2 <= threshold && c.rel_l2.is_finite();
             passed &= ok;
             println!(
-                "{:<6} {:>14.3e} {:>14.3e} {:>16.3e} {:>10.1e}  {}",
+                "{:<6} {:<18} {:>14.3e} {:>14.3e} {:>16.3e} {:>10.1e}  {}",
                 name,
+                if w_term {
+                    "vs DFT with w-term"
+                } else {
+                    "vs 2-D DFT"
+                },
                 c.rel_l2,
                 c.rel_l2_patch,
                 c.max_err_rel_peak,

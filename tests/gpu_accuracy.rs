@@ -207,3 +207,69 @@ fn gpu_streamed_small_chunks_f32() {
 fn gpu_streamed_small_chunks_f64() {
     streamed::<f64>("gpu_streamed_small_chunks_f64", 1e-5, 4099);
 }
+
+/// w-stacking on the GPU (Arras et al. 2021; gridding per plane through the shared record
+/// builder, phase screen and plane sum on the device) against the DFT with the w-term and
+/// against the CPU's w-stacking, on the 6° × 5° wide field of `tests/wstack_accuracy.rs`.
+fn wstack<T: Real>(name: &str, eps: f64, mode: GridMode) {
+    if !gpu_or_skip(name) {
+        return;
+    }
+    let f = common::data::wide_field(21);
+    let n: u64 = f
+        .chunks
+        .iter()
+        .map(|c| (c.nrow() * f.freq_hz.len()) as u64)
+        .sum();
+    let p = ImageParams {
+        nx: f.nx,
+        ny: f.ny,
+        cell_rad: f.cell_rad,
+        epsilon: eps,
+        tile: 32,
+    };
+    let fmax = f.freq_hz.iter().cloned().fold(0.0, f64::max);
+    let wl = 600.0 * fmax / rimager::constants::SPEED_OF_LIGHT_M_S;
+    let (geom, planes) = rimager::image::plan_w(&p, n, -wl, wl).expect("plan_w");
+    let mut gpu = GpuGridder::<T>::new(geom.clone(), 0).expect("GPU gridder");
+    let (img_gpu, c_gpu) =
+        rimager::image::image_chunks_wstack_with(&mut gpu, &planes, &f.chunks, &f.freq_hz, mode)
+            .expect("GPU w-stacking");
+    let mut cpu = CpuGridder::<T>::new(geom);
+    let (img_cpu, c_cpu) =
+        rimager::image::image_chunks_wstack_with(&mut cpu, &planes, &f.chunks, &f.freq_hz, mode)
+            .expect("CPU w-stacking");
+    assert_eq!(c_gpu, c_cpu);
+    assert_eq!(c_gpu.used, n);
+    let nan = img_gpu.iter().filter(|v| !v.is_finite()).count();
+    assert_eq!(nan, 0, "{nan} non-finite GPU pixels");
+    let want = common::data::dft_image_w_term(&f.chunks, &f.freq_hz, f.nx, f.ny, f.cell_rad, mode);
+    let e_gpu = relative_l2(&img_gpu, &want);
+    let e_cpu = relative_l2(&img_cpu, &want);
+    let e_gc = relative_l2(&img_gpu, &img_cpu);
+    eprintln!(
+        "{name}: {} {mode:?} epsilon {eps:e}, {} planes on {}: GPU vs w-term DFT {e_gpu:.3e}, CPU vs w-term DFT \
+         {e_cpu:.3e}, GPU vs CPU {e_gc:.3e}",
+        T::NAME,
+        planes.nplanes,
+        gpu.device_name()
+    );
+    assert!(e_gpu <= eps, "GPU vs w-term DFT {e_gpu} > {eps}");
+    assert!(e_cpu <= eps, "CPU vs w-term DFT {e_cpu} > {eps}");
+    assert!(e_gc <= eps, "GPU vs CPU {e_gc} > {eps}");
+}
+
+#[test]
+fn gpu_wstack_meets_epsilon_1e4_f32() {
+    wstack::<f32>("gpu_wstack_meets_epsilon_1e4_f32", 1e-4, GridMode::Dirty);
+}
+
+#[test]
+fn gpu_wstack_meets_epsilon_1e6_f64() {
+    wstack::<f64>("gpu_wstack_meets_epsilon_1e6_f64", 1e-6, GridMode::Dirty);
+}
+
+#[test]
+fn gpu_wstack_psf_meets_epsilon_1e5_f64() {
+    wstack::<f64>("gpu_wstack_psf_meets_epsilon_1e5_f64", 1e-5, GridMode::Psf);
+}

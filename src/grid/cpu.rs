@@ -18,11 +18,13 @@ use rayon::prelude::*;
 use std::time::Instant;
 
 use super::{
-    place_samples, GridCounts, GridError, GridGeometry, GridMode, Gridder, ImageTimings, Real,
+    place_samples_in_plane, GridCounts, GridError, GridGeometry, GridMode, Gridder, ImageTimings,
+    Real,
 };
 use crate::fft::Fft2d;
 use crate::kernel;
 use crate::vis::VisChunk;
+use crate::wstack::{WPlaneSel, WScreen};
 
 /// One sample ready for gridding.
 #[derive(Clone, Copy, Debug, Default)]
@@ -63,6 +65,12 @@ pub struct CpuGridder<T: Real> {
     /// (buffer flush, tile scan) is paid once per [`BATCH_RECORDS`] samples, not per chunk.
     pending: Vec<Block<T>>,
     pending_records: usize,
+    /// The w-plane being gridded (w-stacking), or `None` for 2-D imaging.
+    plane: Option<WPlaneSel>,
+    /// w-stacking: the sum over planes of the screened real parts, `[ny][nx]`.
+    w_sum: Vec<f64>,
+    /// w-stacking: `(nshift, cell_rad)` and `n − 1 + nshift` at every pixel for them.
+    w_nm1: Option<((f64, f64), Vec<f64>)>,
 }
 
 /// Samples collected from chunks before they are gridded together.
@@ -86,6 +94,9 @@ impl<T: Real> CpuGridder<T> {
             fft: None,
             pending: Vec::new(),
             pending_records: 0,
+            plane: None,
+            w_sum: Vec::new(),
+            w_nm1: None,
         }
     }
 
@@ -106,7 +117,8 @@ impl<T: Real> CpuGridder<T> {
         let mut recs = Vec::with_capacity(rows.len() * nchan);
         let mut tiles: Vec<u32> = Vec::with_capacity(rows.len() * nchan);
         let t = |x: f64| T::from_f64(x).unwrap_or_default();
-        let counts = place_samples(&self.geom, chunk, freq_hz, rows, mode, |p| {
+        let plane = self.plane.as_ref();
+        let counts = place_samples_in_plane(&self.geom, chunk, freq_hz, rows, mode, plane, |p| {
             tiles.push(p.tile);
             recs.push(Record {
                 du: p.du as u16,
@@ -488,5 +500,54 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
 
     fn backend_name(&self) -> &'static str {
         "cpu"
+    }
+
+    fn set_w_plane(&mut self, plane: Option<WPlaneSel>) {
+        self.plane = plane;
+    }
+
+    fn add_w_plane(&mut self, screen: &WScreen) -> Result<ImageTimings, GridError> {
+        self.flush();
+        let g = &self.geom;
+        let (nx, ny) = (g.nx, g.ny);
+        let t = Instant::now();
+        let fft = self
+            .fft
+            .get_or_insert_with(|| Fft2d::new(g.nu, g.nv, g.nx, g.ny));
+        let img = fft.grid_to_complex_image(&mut self.grid);
+        let fft_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let key = (screen.nshift, screen.cell_rad);
+        if self.w_nm1.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.w_nm1 = Some((key, screen.nm1_shifted(nx, ny)));
+        }
+        if self.w_sum.len() != nx * ny {
+            self.w_sum = vec![0.0; nx * ny];
+        }
+        let nm1 = self
+            .w_nm1
+            .as_ref()
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or(&[]);
+        let k = -2.0 * std::f64::consts::PI * screen.w_lambda;
+        self.w_sum
+            .par_chunks_mut(nx)
+            .zip(img.par_chunks(nx))
+            .zip(nm1.par_chunks(nx))
+            .for_each(|((sum, c), x)| {
+                for ((s, c), &x) in sum.iter_mut().zip(c).zip(x) {
+                    let (sn, cs) = (k * x).sin_cos();
+                    *s += c.re * cs - c.im * sn;
+                }
+            });
+        let correct_s = t.elapsed().as_secs_f64();
+        Ok(ImageTimings { fft_s, correct_s })
+    }
+
+    fn take_w_sum(&mut self) -> Result<Vec<f64>, GridError> {
+        let n = self.geom.nx * self.geom.ny;
+        let mut out = std::mem::take(&mut self.w_sum);
+        out.resize(n, 0.0);
+        Ok(out)
     }
 }

@@ -17,6 +17,7 @@ use num_complex::Complex;
 
 use crate::kernel::{EsKernel, GridSpec, PolyKernel};
 use crate::vis::VisChunk;
+use crate::wstack::{WPlaneSel, WScreen};
 
 /// Floating-point type of the grid and FFT (f32 or f64).
 pub trait Real:
@@ -282,6 +283,24 @@ pub fn place_samples(
     freq_hz: &[f64],
     rows: std::ops::Range<usize>,
     mode: GridMode,
+    visit: impl FnMut(Placed),
+) -> GridCounts {
+    place_samples_in_plane(g, chunk, freq_hz, rows, mode, None, visit)
+}
+
+/// [`place_samples`] for one w-plane of w-stacking ([`crate::wstack`]): with `plane` set, only
+/// samples whose kernel support along w covers the plane are visited, their value multiplied by
+/// the plane's factor ([`WPlaneSel::factor`]); every usable sample is still counted, so the
+/// counts are those of the whole data whatever the plane. With `plane = None` this is exactly
+/// [`place_samples`].
+#[inline]
+pub fn place_samples_in_plane(
+    g: &GridGeometry,
+    chunk: &VisChunk,
+    freq_hz: &[f64],
+    rows: std::ops::Range<usize>,
+    mode: GridMode,
+    plane: Option<&WPlaneSel>,
     mut visit: impl FnMut(Placed),
 ) -> GridCounts {
     let nchan = freq_hz.len();
@@ -307,7 +326,7 @@ pub fn place_samples(
         }
     };
     for row in rows {
-        let [um, vm, _] = chunk.uvw_m[row];
+        let [um, vm, wm] = chunk.uvw_m[row];
         for (ch, &s) in scale.iter().enumerate() {
             let flat = row * nchan + ch;
             let (u, v) = (um * s, vm * s);
@@ -336,6 +355,13 @@ pub fn place_samples(
             };
             counts.used += 1;
             counts.sum_weights += wt;
+            let (re, im) = match plane {
+                None => (re, im),
+                Some(sel) => match sel.factor(wm * s) {
+                    None => continue,
+                    Some((kr, ki)) => (re * kr - im * ki, re * ki + im * kr),
+                },
+            };
             let x = u * ku + cu;
             let y = v * kv + cv;
             let (iu0, iv0) = (x.ceil(), y.ceil());
@@ -383,6 +409,21 @@ pub trait Gridder<T: Real> {
 
     /// Name of the backend, for the output metadata.
     fn backend_name(&self) -> &'static str;
+
+    /// w-stacking ([`crate::wstack`]): makes the following [`Gridder::grid_chunk`] calls grid
+    /// only w-plane `plane` (each sample weighted by its w-kernel factor), or every sample as
+    /// in 2-D imaging with `None` (the default state).
+    fn set_w_plane(&mut self, plane: Option<WPlaneSel>);
+
+    /// w-stacking: transforms the grid (one w-plane, everything gridded so far), crops it,
+    /// multiplies each pixel by the phase screen `exp(−2πi w_p (n − 1 + nshift))` and adds the
+    /// real part into the backend's plane sum (kept where the backend computes). The grid is
+    /// left undefined: [`Gridder::clear`] it before gridding the next plane. Returns the
+    /// seconds spent in the FFT and in the screen.
+    fn add_w_plane(&mut self, screen: &WScreen) -> Result<ImageTimings, GridError>;
+
+    /// w-stacking: returns the plane sum `[ny][nx]` (uncorrected, unscaled) and zeroes it.
+    fn take_w_sum(&mut self) -> Result<Vec<f64>, GridError>;
 
     /// Per-stage device times (GPU backends), measured with device events.
     fn device_stage_times(&self) -> Option<gpu::GpuStageTimes> {

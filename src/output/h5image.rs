@@ -57,6 +57,16 @@ pub struct ImageInfo {
     pub threads: u64,
     /// rimager version.
     pub version: String,
+    /// 1 if made with w-stacking ([`crate::wstack`]), 0 for 2-D imaging (also when absent).
+    pub wstacking: u64,
+    /// w-stacking: number of w-planes (0 without).
+    pub w_planes: u64,
+    /// w-stacking: w of plane 0, wavelengths.
+    pub w_first_lambda: f64,
+    /// w-stacking: plane spacing, wavelengths.
+    pub w_step_lambda: f64,
+    /// w-stacking: shift added to n − 1 in the phase screens.
+    pub w_nshift: f64,
     /// Run metrics (JSON text, see [`crate::metrics::RunMetrics`]).
     pub metrics_json: String,
     /// `"natural"`, `"uniform"` or `"briggs"` (empty in files written before weighting
@@ -166,6 +176,13 @@ pub fn write_image_h5(
         sa("weighting", &info.weighting)?;
         fa("robust", info.robust)?;
         fa("taper_arcsec", info.taper_arcsec)?;
+        ia("wstacking", info.wstacking)?;
+        if info.wstacking != 0 {
+            ia("w_planes", info.w_planes)?;
+            fa("w_first_lambda", info.w_first_lambda)?;
+            fa("w_step_lambda", info.w_step_lambda)?;
+            fa("w_nshift", info.w_nshift)?;
+        }
         f.close()
             .map_err(h5(path, "closing temporary image file"))?;
         Ok(())
@@ -258,6 +275,11 @@ pub fn read_image_h5(path: &Path) -> Result<ImageFile, OutputError> {
         weighting: sa("weighting"),
         robust: fa("robust"),
         taper_arcsec: fa("taper_arcsec"),
+        wstacking: ia("wstacking"),
+        w_planes: ia("w_planes"),
+        w_first_lambda: fa("w_first_lambda"),
+        w_step_lambda: fa("w_step_lambda"),
+        w_nshift: fa("w_nshift"),
     };
     Ok(ImageFile { image, psf, info })
 }

@@ -54,9 +54,12 @@ use num_complex::Complex;
 use rayon::prelude::*;
 use tracing::{debug, info};
 
-use super::{place_samples, GridCounts, GridGeometry, GridMode, Gridder, ImageTimings, Real};
+use super::{
+    place_samples_in_plane, GridCounts, GridGeometry, GridMode, Gridder, ImageTimings, Real,
+};
 use crate::kernel;
 use crate::vis::VisChunk;
+use crate::wstack::{WPlaneSel, WScreen};
 
 mod transfer;
 use transfer::{par_copy, Bounce};
@@ -178,6 +181,8 @@ struct Kernels {
     fill_sub: CudaFunction,
     spread: CudaFunction,
     crop: CudaFunction,
+    /// w-stacking: phase screen and accumulation of one transformed w-plane.
+    w_screen: CudaFunction,
 }
 
 /// Records of one batch on the host, in the layout the kernels read.
@@ -373,6 +378,10 @@ pub struct GpuGridder<T: Real> {
     smem_bytes: u32,
     times: GpuStageTimes,
     device_name: String,
+    /// The w-plane being gridded (w-stacking), or `None` for 2-D imaging.
+    plane: Option<WPlaneSel>,
+    /// w-stacking: the plane sum `[ny][nx]` on the device, allocated on first use.
+    w_sum: Option<CudaSlice<f64>>,
 }
 
 impl<T: Real> GpuGridder<T> {
@@ -436,6 +445,7 @@ impl<T: Real> GpuGridder<T> {
             fill_sub: f("fill_subproblems")?,
             spread: f(spread_kernel_name()?)?,
             crop: f("crop_correct")?,
+            w_screen: f("w_screen_accumulate")?,
         };
         let bw = tile + width - 1;
         let smem_bytes = (2 * bw * bw * std::mem::size_of::<T>()) as u32;
@@ -551,6 +561,8 @@ impl<T: Real> GpuGridder<T> {
             smem_bytes,
             times: GpuStageTimes::default(),
             device_name,
+            plane: None,
+            w_sum: None,
         })
     }
 
@@ -894,6 +906,7 @@ impl<T: Real> GpuGridder<T> {
                     freq_hz,
                     crate::vis::split_range(nrow, nblocks, b),
                     mode,
+                    self.plane.as_ref(),
                 )
             })
             .collect();
@@ -984,6 +997,68 @@ impl<T: Real> GpuGridder<T> {
         Ok((img, ImageTimings { fft_s, correct_s }))
     }
 
+    /// w-stacking: FFT of the device grid, then the phase screen and accumulation of the real
+    /// part into the device plane sum (nothing comes back to the host).
+    fn try_add_w_plane(&mut self, screen: &WScreen) -> Result<ImageTimings, GpuError> {
+        self.sync_device()?;
+        let (nx, ny) = (self.geom.nx as u32, self.geom.ny as u32);
+        let timer = Timer::new(&self.ctx)?;
+        let s = self.stream.clone();
+        if self.w_sum.is_none() {
+            self.w_sum = Some(
+                s.alloc_zeros::<f64>(self.geom.nx * self.geom.ny)
+                    .map_err(drv("cuMemAlloc(w-plane sum)"))?,
+            );
+        }
+        timer.start(&s)?;
+        self.fft_in_place()?;
+        let fft_s = timer.stop(&s)?;
+        timer.start(&s)?;
+        let Some(sum) = self.w_sum.as_mut() else {
+            return Err(GpuError::Unsupported("w-plane sum not allocated".into()));
+        };
+        let mut b = s.launch_builder(&self.k.w_screen);
+        b.arg(&self.grid)
+            .arg(&screen.w_lambda)
+            .arg(&screen.nshift)
+            .arg(&screen.cell_rad)
+            .arg(sum);
+        let cfg = LaunchConfig {
+            grid_dim: (nx.div_ceil(256), ny, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the kernel reads grid cells at indices < nu·nv and reads and writes
+        // sum[y][x] for x < nx, y < ny (the nx·ny values allocated above), on this stream.
+        unsafe { b.launch(cfg) }.map_err(drv("launch w_screen_accumulate"))?;
+        let screen_s = timer.stop(&s)?;
+        self.times.fft_s += fft_s;
+        self.times.correct_s += screen_s;
+        self.settle_times()?;
+        Ok(ImageTimings {
+            fft_s,
+            correct_s: screen_s,
+        })
+    }
+
+    /// w-stacking: copies the device plane sum to the host and zeroes it.
+    fn try_take_w_sum(&mut self) -> Result<Vec<f64>, GpuError> {
+        let n = self.geom.nx * self.geom.ny;
+        let Some(sum) = self.w_sum.as_mut() else {
+            return Ok(vec![0.0; n]);
+        };
+        let s = self.stream.clone();
+        let timer = Timer::new(&self.ctx)?;
+        timer.start(&s)?;
+        let out = s
+            .clone_dtoh(sum)
+            .map_err(drv("cuMemcpyDtoH(w-plane sum)"))?;
+        self.times.d2h_s += timer.stop(&s)?;
+        s.memset_zeros(sum)
+            .map_err(drv("cuMemsetD8(w-plane sum)"))?;
+        Ok(out)
+    }
+
     fn try_clear(&mut self) -> Result<(), GpuError> {
         self.pending.clear();
         self.host_dirty = false;
@@ -1045,6 +1120,7 @@ fn make_records<T: Real>(
     freq_hz: &[f64],
     rows: std::ops::Range<usize>,
     mode: GridMode,
+    plane: Option<&WPlaneSel>,
 ) -> (HostRecords<T>, GridCounts) {
     let cap = rows.len() * freq_hz.len();
     let mut out = HostRecords {
@@ -1053,7 +1129,7 @@ fn make_records<T: Real>(
         vals: Vec::with_capacity(4 * cap),
     };
     let t = |x: f64| T::from_f64(x).unwrap_or_default();
-    let counts = place_samples(g, chunk, freq_hz, rows, mode, |p| {
+    let counts = place_samples_in_plane(g, chunk, freq_hz, rows, mode, plane, |p| {
         out.key.push(p.tile);
         out.duv.push((p.du | (p.dv << 16)) as u32);
         out.vals
@@ -1102,5 +1178,17 @@ impl<T: Real> Gridder<T> for GpuGridder<T> {
         self.ctx.bind_to_thread().ok()?;
         let (free, total) = cudarc::driver::result::mem_get_info().ok()?;
         Some(total.saturating_sub(free) as u64)
+    }
+
+    fn set_w_plane(&mut self, plane: Option<WPlaneSel>) {
+        self.plane = plane;
+    }
+
+    fn add_w_plane(&mut self, screen: &WScreen) -> Result<ImageTimings, super::GridError> {
+        Ok(self.try_add_w_plane(screen)?)
+    }
+
+    fn take_w_sum(&mut self) -> Result<Vec<f64>, super::GridError> {
+        Ok(self.try_take_w_sum()?)
     }
 }

@@ -292,3 +292,27 @@ extern "C" __global__ void crop_correct(const real* __restrict__ grid,
     double s = ((px + py) & 1) ? -1.0 : 1.0;
     img[(unsigned long long)y * NX + x] = (double)grid[2ull * ((unsigned long long)gv * NU + gu)] * s * cx[x] * cy[y] * scale;
 }
+
+// w-stacking (Arras et al. 2021, A&A 646, A58; ducc0's wgridder): after the backward FFT of
+// one w-plane's grid, adds Re[G(px, py) (-1)^(px+py) exp(-2 pi i w (n - 1 + nshift))] into
+// sum[y][x], with l = -px cell, m = py cell, n - 1 = -(l^2 + m^2) / (sqrt(1 - l^2 - m^2) + 1).
+// The phase screen is evaluated in double whatever REAL is.
+extern "C" __global__ void w_screen_accumulate(const real* __restrict__ grid, double w_lambda,
+                                               double nshift, double cell_rad,
+                                               double* __restrict__ sum) {
+    unsigned x = blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned y = blockIdx.y;
+    if (x >= NX || y >= NY) return;
+    int px = (int)x - NX / 2, py = (int)y - NY / 2;
+    unsigned gu = px < 0 ? (unsigned)(px + NU) : (unsigned)px;
+    unsigned gv = py < 0 ? (unsigned)(py + NV) : (unsigned)py;
+    double s = ((px + py) & 1) ? -1.0 : 1.0;
+    unsigned long long gi = 2ull * ((unsigned long long)gv * NU + gu);
+    double re = (double)grid[gi] * s, im = (double)grid[gi + 1] * s;
+    double l = -(double)px * cell_rad, m = (double)py * cell_rad;
+    double r2 = l * l + m * m;
+    double nm1 = -r2 / (sqrt(1.0 - r2) + 1.0) + nshift;
+    double sn, cs;
+    sincospi(-2.0 * w_lambda * nm1, &sn, &cs);
+    sum[(unsigned long long)y * NX + x] += re * cs - im * sn;
+}
