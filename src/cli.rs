@@ -101,6 +101,12 @@ struct ImageOverrides {
     /// Do not make the PSF (image.psf = false)
     #[arg(long)]
     no_psf: bool,
+    /// image.channels_out (1 = MFS image only; N > 1 = also an N-plane cube)
+    #[arg(long)]
+    channels_out: Option<usize>,
+    /// Do not write the PNG quick looks (image.png = false)
+    #[arg(long)]
+    no_png: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -182,6 +188,12 @@ impl ImageOverrides {
         }
         if self.no_psf {
             cfg.image.psf = false;
+        }
+        if let Some(n) = self.channels_out {
+            cfg.image.channels_out = n;
+        }
+        if self.no_png {
+            cfg.image.png = false;
         }
         cfg.validate()?;
         Ok(())

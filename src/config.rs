@@ -322,6 +322,14 @@ pub struct ImageConfig {
     /// Side of a gridding tile in grid cells (a power of two ≥ the kernel width).
     #[serde(default = "default_tile")]
     pub tile_size: usize,
+    /// Output channels: 1 = the multi-frequency-synthesis image only; N > 1 = also an image
+    /// cube of N planes, contiguous groups of channels in file order (WSClean's
+    /// `-channels-out`). See [`crate::channels`].
+    #[serde(default = "default_channels_out")]
+    pub channels_out: usize,
+    /// Also write PNG quick looks of the image and PSF (`<output>.png`, `<output>-psf.png`).
+    #[serde(default = "default_true")]
+    pub png: bool,
 }
 
 impl Default for ImageConfig {
@@ -338,6 +346,8 @@ impl Default for ImageConfig {
             output: default_output(),
             psf: true,
             tile_size: default_tile(),
+            channels_out: default_channels_out(),
+            png: true,
         }
     }
 }
@@ -356,6 +366,9 @@ fn default_true() -> bool {
 }
 fn default_tile() -> usize {
     32
+}
+fn default_channels_out() -> usize {
+    1
 }
 
 /// `[verify]` section.
@@ -457,6 +470,13 @@ impl Config {
                 "image.tile_size",
                 im.tile_size,
                 "must be a power of two in [8, 256]",
+            ));
+        }
+        if im.channels_out == 0 {
+            return Err(self.bad(
+                "image.channels_out",
+                0,
+                "must be at least 1 (1 = the MFS image only)",
             ));
         }
         if self.input.chunk_rows == 0 {
@@ -568,6 +588,16 @@ mod tests {
         let c = parse("[image]\ncell_arcsec = 2.5\n").unwrap();
         assert_eq!(c.image.cell_arcsec, Cell::Arcsec(2.5));
         assert!(parse("[image]\ncell_arcsec = \"big\"\n").is_err());
+    }
+
+    #[test]
+    fn channels_out_and_png_keys() {
+        let c = parse("").unwrap();
+        assert_eq!((c.image.channels_out, c.image.png), (1, true));
+        let c = parse("[image]\nchannels_out = 4\npng = false\n").unwrap();
+        assert_eq!((c.image.channels_out, c.image.png), (4, false));
+        let e = parse("[image]\nchannels_out = 0\n").unwrap_err().to_string();
+        assert!(e.contains("image.channels_out") && e.contains("= 0"), "{e}");
     }
 
     #[test]

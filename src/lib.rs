@@ -6,6 +6,7 @@
 //! (MPI reduction) → [`fft`] → [`image`] (grid correction, crop, normalisation) → [`output`]
 //! (HDF5 + FITS), with [`dft`] (direct Fourier transform) for verification and [`metrics`]
 //! for per-stage timings.
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod constants;

@@ -20,7 +20,7 @@ use crate::image::{plan, ImageParams};
 use crate::kernel::KernelError;
 use crate::metrics::{RunMetrics, StageTimes};
 use crate::output::fits::{write_fits_image, FitsValue, SkyWcs};
-use crate::output::h5image::{write_image_h5, ImageInfo};
+use crate::output::h5image::{write_image_h5_with_cube, ImageInfo};
 use crate::output::OutputError;
 use crate::simulate::{SimError, Simulator};
 use crate::vis::h5::{VisFileError, VisReader};
@@ -65,6 +65,16 @@ pub enum PipelineError {
     /// A metrics file could not be written.
     #[error("writing metrics {path}")]
     Metrics { path: PathBuf, source: OutputError },
+    /// `image.channels_out` asks for more planes than the data have channels.
+    #[error(
+        "config {path}: field `image.channels_out` = {value}: more output channels than the {nchan} channel(s) of          {source_name}"
+    )]
+    ChannelsOut {
+        path: PathBuf,
+        value: usize,
+        nchan: usize,
+        source_name: String,
+    },
     /// A failure injected for testing (`RIMAGER_TEST_FAIL_RANK`).
     #[error("injected failure on rank {0} (RIMAGER_TEST_FAIL_RANK)")]
     Injected(usize),
@@ -173,14 +183,17 @@ pub fn cell_rad(
     }
 }
 
-/// Grids this rank's rows of `source` in chunks, adding read and grid times to `times` if
-/// given.
-fn grid_pass<T: Real>(
+/// Grids channels `channels` (all of them for the MFS image, one group for a cube plane, see
+/// [`crate::channels`]) of this rank's rows of `source` in chunks, adding read and grid times
+/// to `times` if given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn grid_pass<T: Real>(
     g: &mut dyn Gridder<T>,
     source: &VisSource,
     rows: std::ops::Range<usize>,
     chunk_rows: usize,
     freq_hz: &[f64],
+    channels: std::ops::Range<usize>,
     mode: GridMode,
     mut times: Option<&mut StageTimes>,
 ) -> Result<GridCounts, PipelineError> {
@@ -192,10 +205,13 @@ fn grid_pass<T: Real>(
     };
     for r in row_chunks(rows, chunk_rows) {
         let t = std::time::Instant::now();
-        let chunk = source.read(r, mode == GridMode::Dirty)?;
+        let mut chunk = source.read(r, mode == GridMode::Dirty)?;
+        if channels.len() != freq_hz.len() {
+            chunk = crate::channels::select_channels(&chunk, freq_hz.len(), channels.clone());
+        }
         let t_read = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
-        counts.merge(&g.grid_chunk(&chunk, freq_hz, mode)?);
+        counts.merge(&g.grid_chunk(&chunk, &freq_hz[channels.clone()], mode)?);
         if let Some(times) = times.as_deref_mut() {
             times.add(read_stage, t_read);
             times.add("grid", t.elapsed().as_secs_f64());
@@ -206,7 +222,7 @@ fn grid_pass<T: Real>(
 
 /// Sums the grids of all ranks into rank 0's. With one rank there is nothing to do, and the
 /// grid stays wherever the backend keeps it (a GPU backend needs no round trip to the host).
-fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) -> Result<(), GridError> {
+pub(crate) fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) -> Result<(), GridError> {
     if dist.size() > 1 {
         dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(g.grid_mut()?));
     }
@@ -216,7 +232,7 @@ fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) -> Result<(), GridE
 /// Makes the gridder `image.backend` asks for. `gpu` takes the GPU of this rank's node-local
 /// rank (modulo the devices present) and fails where none is usable; `auto` falls back to the
 /// CPU with a notice.
-fn make_gridder<T: Real>(
+pub(crate) fn make_gridder<T: Real>(
     cfg: &Config,
     dist: &Dist,
     geom: &GridGeometry,
@@ -257,7 +273,7 @@ fn make_gridder<T: Real>(
 }
 
 /// Sums counts over ranks (every rank gets the totals).
-fn global_counts(dist: &Dist, c: &GridCounts) -> GridCounts {
+pub(crate) fn global_counts(dist: &Dist, c: &GridCounts) -> GridCounts {
     let mut v = [
         c.used as f64,
         c.flagged as f64,
@@ -312,6 +328,7 @@ pub fn run_image(
         epsilon: cfg.image.epsilon,
         tile: cfg.image.tile_size,
     };
+    crate::channels::check_channels_out(cfg, meta.nchan(), &source.name(cfg))?;
     let nvis_total = (meta.nrow * meta.nchan()) as u64;
     let geom = plan(&params, nvis_total)?;
     if dist.is_root() {
@@ -335,14 +352,30 @@ pub fn run_image(
             threads
         );
     }
+    let (cube_meta, cube_geom) = (meta.clone(), geom.clone());
     let products = if cfg.use_double() {
         image_with::<f64>(cfg, dist, &source, meta, geom, &mut times, threads)?
     } else {
         image_with::<f32>(cfg, dist, &source, meta, geom, &mut times, threads)?
     };
+    // The channel cube (image.channels_out > 1): one more imaging pass per channel group.
+    let t_cube = std::time::Instant::now();
+    let cube = if cfg.image.channels_out > 1 {
+        if cfg.use_double() {
+            crate::channels::image_cube::<f64>(cfg, dist, &source, &cube_meta, &cube_geom)?
+        } else {
+            crate::channels::image_cube::<f32>(cfg, dist, &source, &cube_meta, &cube_geom)?
+        }
+    } else {
+        None
+    };
+    let t_cube = t_cube.elapsed().as_secs_f64();
     if let Some(mut p) = products {
+        if cube.is_some() {
+            p.metrics.add_root_stage("cube", t_cube);
+        }
         let t = std::time::Instant::now();
-        write_outputs(cfg, dist, &p)?;
+        write_outputs(cfg, dist, &p, cube.as_deref())?;
         p.metrics.add_root_stage("write", t.elapsed().as_secs_f64());
         eprint!("{}", p.metrics.table());
         if let Some(path) = metrics_path {
@@ -379,6 +412,7 @@ fn image_with<T: Real>(
         rows.clone(),
         cfg.input.chunk_rows,
         &meta.freq_hz,
+        0..meta.nchan(),
         GridMode::Dirty,
         Some(times),
     )?;
@@ -435,6 +469,7 @@ fn image_with<T: Real>(
             rows,
             cfg.input.chunk_rows,
             &meta.freq_hz,
+            0..meta.nchan(),
             GridMode::Psf,
             None,
         )?;
@@ -483,7 +518,12 @@ fn image_with<T: Real>(
 }
 
 /// Writes the HDF5 image file and the FITS image and PSF (rank 0).
-fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), PipelineError> {
+fn write_outputs(
+    cfg: &Config,
+    dist: &Dist,
+    p: &ImageProducts,
+    cube: Option<&[crate::channels::CubePlane]>,
+) -> Result<(), PipelineError> {
     let prefix = &cfg.image.output;
     if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| PipelineError::OutputDir {
@@ -534,7 +574,14 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
         version: env!("CARGO_PKG_VERSION").into(),
         metrics_json: serde_json::to_string(&p.metrics).unwrap_or_default(),
     };
-    write_image_h5(&with_ext(".h5"), &image32, psf32.as_deref(), &info)?;
+    let cube32 = cube.map(|c| crate::output::cube::CubeArrays::from_planes(c, p.geom.nx, p.geom.ny));
+    write_image_h5_with_cube(
+        &with_ext(".h5"),
+        &image32,
+        psf32.as_deref(),
+        &info,
+        cube32.as_ref(),
+    )?;
     let wcs = SkyWcs {
         ra_deg: p.meta.phase_centre_ra_deg,
         dec_deg: p.meta.phase_centre_dec_deg,
@@ -570,6 +617,31 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
     fits(".fits", &image32)?;
     if let Some(psf) = &psf32 {
         fits("-psf.fits", psf)?;
+    }
+    if let Some(c) = &cube32 {
+        crate::output::cube::write_cube_fits(&with_ext("-cube.fits"), c, &c.image, &wcs, &extra)?;
+        if let Some(psf) = &c.psf {
+            crate::output::cube::write_cube_fits(&with_ext("-psf-cube.fits"), c, psf, &wcs, &extra)?;
+        }
+    }
+    if cfg.image.png {
+        let cell_arcsec = p.geom.cell_rad / RAD_PER_ARCSEC;
+        let png = |suffix: &str, data: &[f32], what: &str| {
+            let path = with_ext(suffix);
+            crate::output::png::write_quick_look(
+                &path,
+                data,
+                p.geom.nx,
+                p.geom.ny,
+                cell_arcsec,
+                what,
+                crate::output::png::DEFAULT_SIZE,
+            )
+        };
+        png(".png", &image32, "dirty image")?;
+        if let Some(psf) = &psf32 {
+            png("-psf.png", psf, "PSF")?;
+        }
     }
     info!(
         "wrote {}.h5, {}.fits{}",
