@@ -141,6 +141,18 @@ fn offset_unit(field_arcsec: f64) -> (&'static str, f64) {
     }
 }
 
+/// A value for a label: fixed-point for magnitudes in [0.01, 10⁴) (or 0), else exponent
+/// notation; `-0` printed as `0`.
+fn fmt_value(v: f64, digits: usize) -> String {
+    let v = v + 0.0;
+    let a = v.abs();
+    if a == 0.0 || (0.01..1e4).contains(&a) {
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.digits$e}")
+    }
+}
+
 fn draw_err(e: impl std::fmt::Display) -> String {
     format!("drawing failed: {e}")
 }
@@ -184,8 +196,9 @@ pub fn render_quick_look(
                 (stats.y as f64 - (ny / 2) as f64) * cell_u,
             );
             format!(
-                "peak {:.4e} Jy/beam at ({dx:+.4}, {dy:+.4}) {unit};  rms {:.4e} Jy/beam",
-                stats.peak, stats.rms
+                "peak {} Jy/beam at ({dx:+.4}, {dy:+.4}) {unit};  rms {} Jy/beam",
+                fmt_value(stats.peak, 4),
+                fmt_value(stats.rms, 4)
             )
         } else {
             "no finite pixels (blanked)".to_string()
@@ -236,8 +249,8 @@ pub fn render_quick_look(
             .y_label_area_size(Y_LABEL_W)
             .build_cartesian_2d(tx.0..tx.1, ty.0..ty.1)
             .map_err(draw_err)?;
-        let xfmt = |t: &f64| format!("{}", -t);
-        let yfmt = |t: &f64| format!("{t}");
+        let xfmt = |t: &f64| format!("{}", -t + 0.0);
+        let yfmt = |t: &f64| format!("{}", t + 0.0);
         chart
             .configure_mesh()
             .disable_mesh()
@@ -257,24 +270,24 @@ pub fn render_quick_look(
             let bar_x0 = size.0 as i32 - BAR_BAND_W as i32 + 10;
             let bar = root.clone().shrink(
                 (bar_x0, rect.y0),
-                (BAR_BAND_W - 10, (rect.y1 - rect.y0) as u32 + 8),
+                (BAR_BAND_W - 16, (rect.y1 - rect.y0) as u32 + 8),
             );
             let mut cb = ChartBuilder::on(&bar)
                 .margin_bottom(8)
-                .right_y_label_area_size(BAR_BAND_W - 10 - 28)
+                .right_y_label_area_size(BAR_BAND_W - 16 - 30)
                 .build_cartesian_2d(0.0..1.0, lo..hi)
                 .map_err(draw_err)?;
+            // 256 steps; step i has the colour of lo + i/255·(hi − lo), so the ends are the
+            // colour map's ends.
             let steps = 256;
             cb.draw_series((0..steps).map(|i| {
                 let a = lo + (hi - lo) * i as f64 / steps as f64;
                 let b = lo + (hi - lo) * (i + 1) as f64 / steps as f64;
-                Rectangle::new(
-                    [(0.0, a), (1.0, b)],
-                    colour_of(0.5 * (a + b), (lo, hi)).filled(),
-                )
+                let v = lo + (hi - lo) * i as f64 / (steps - 1) as f64;
+                Rectangle::new([(0.0, a), (1.0, b)], colour_of(v, (lo, hi)).filled())
             }))
             .map_err(draw_err)?;
-            let cfmt = |v: &f64| format!("{v:.3e}");
+            let cfmt = |v: &f64| fmt_value(*v, 3);
             cb.configure_mesh()
                 .disable_mesh()
                 .disable_x_axis()
@@ -372,6 +385,9 @@ mod tests {
         let (buf, rect) =
             render_quick_look(&data, nx, ny, 2.0, "test", DEFAULT_SIZE).expect("render");
         assert_eq!(buf.len(), (DEFAULT_SIZE.0 * DEFAULT_SIZE.1 * 3) as usize);
+        if let Ok(dbg) = std::env::var("RIMAGER_DEBUG_PNG") {
+            write_quick_look(std::path::Path::new(&dbg), &data, nx, ny, 2.0, "debug", DEFAULT_SIZE).unwrap();
+        }
         let stretch = clip_range(&data).unwrap();
         let mut mismatched = 0;
         for y in 0..ny {
@@ -413,8 +429,9 @@ mod tests {
         assert!(dark(0, DEFAULT_SIZE.0 as i32, 0, TITLE_H as i32) > 100);
         assert!(dark(0, rect.x0 - 2, rect.y0, rect.y1) > 50);
         // The colour bar: its top is the top colour somewhere right of the image.
-        let bar_has_top = (rect.x1..DEFAULT_SIZE.0 as i32)
-            .any(|x| rgb_at(&buf, DEFAULT_SIZE.0, (x, rect.y0 + 2)) == [top.0, top.1, top.2]);
+        let bar_has_top = (rect.x1..DEFAULT_SIZE.0 as i32).any(|x| {
+            (rect.y0..rect.y0 + 6).any(|y| rgb_at(&buf, DEFAULT_SIZE.0, (x, y)) == [top.0, top.1, top.2])
+        });
         assert!(bar_has_top, "no colour bar top colour beside the image");
     }
 
