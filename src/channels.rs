@@ -150,7 +150,10 @@ pub fn image_cube<T: Real>(
             Ok((counts, img))
         };
         let (counts, image) = pass(GridMode::Dirty)?;
-        let psf = if cfg.image.psf && image.is_some() {
+        // Decided from the global counts, identically on every rank (the image itself exists
+        // on rank 0 only), so that every rank takes part in the PSF pass's collectives.
+        let has_data = counts.sum_weights > 0.0 && counts.sum_weights.is_finite();
+        let psf = if cfg.image.psf && has_data {
             pass(GridMode::Psf)?.1
         } else {
             None

@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn freq_axis_signs_and_regularity() {
-        assert_eq!(freq_axis(&[1.0e9, 1.1e9, 1.2e9]).2, true);
+        assert!(freq_axis(&[1.0e9, 1.1e9, 1.2e9]).2);
         let (c, d, r) = freq_axis(&[1.3e9, 1.2e9, 1.1e9]);
         assert_eq!(c, 1.3e9);
         assert!((d + 1e8).abs() < 1e-3 && r);
