@@ -22,8 +22,8 @@ use tracing::warn;
 use crate::config::Config;
 use crate::dist::Dist;
 use crate::grid::{GridCounts, GridGeometry, GridMode, Gridder, Real};
-use crate::pipeline::{global_counts, grid_pass, make_gridder, reduce_grid, PipelineError};
 use crate::pipeline::VisSource;
+use crate::pipeline::{global_counts, grid_pass, make_gridder, reduce_grid, PipelineError};
 use crate::vis::{split_range, VisChunk, VisMeta};
 
 /// The `channels_out` contiguous channel groups of `nchan` channels in file order, sizes
@@ -234,12 +234,18 @@ mod tests {
         let want: Vec<usize> = (0..nrow)
             .flat_map(|r| (1..4).map(move |c| r * nchan + c))
             .collect();
-        assert_eq!(s.vis, want.iter().map(|&i| chunk.vis[i]).collect::<Vec<_>>());
+        assert_eq!(
+            s.vis,
+            want.iter().map(|&i| chunk.vis[i]).collect::<Vec<_>>()
+        );
         assert_eq!(
             s.weight,
             want.iter().map(|&i| chunk.weight[i]).collect::<Vec<_>>()
         );
-        assert_eq!(s.flag, want.iter().map(|&i| chunk.flag[i]).collect::<Vec<_>>());
+        assert_eq!(
+            s.flag,
+            want.iter().map(|&i| chunk.flag[i]).collect::<Vec<_>>()
+        );
         // No flags stay no flags.
         let mut nf = chunk.clone();
         nf.flag.clear();

@@ -596,7 +596,9 @@ mod tests {
         assert_eq!((c.image.channels_out, c.image.png), (1, true));
         let c = parse("[image]\nchannels_out = 4\npng = false\n").unwrap();
         assert_eq!((c.image.channels_out, c.image.png), (4, false));
-        let e = parse("[image]\nchannels_out = 0\n").unwrap_err().to_string();
+        let e = parse("[image]\nchannels_out = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("image.channels_out") && e.contains("= 0"), "{e}");
     }
 

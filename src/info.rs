@@ -497,7 +497,10 @@ mod tests {
         assert_eq!(format_ra_hms(359.999_999_9), "00:00:00.000");
         assert_eq!(format_ra_hms(-15.0), "23:00:00.000");
         assert_eq!(format_dec_dms(-30.0), "-30:00:00.00");
-        assert_eq!(format_dec_dms(-(29.0 + 59.0 / 60.0 + 28.0 / 3600.0)), "-29:59:28.00");
+        assert_eq!(
+            format_dec_dms(-(29.0 + 59.0 / 60.0 + 28.0 / 3600.0)),
+            "-29:59:28.00"
+        );
         assert_eq!(format_dec_dms(0.5 / 3600.0), "+00:00:00.50");
         assert_eq!(format_dec_dms(89.999_999_99), "+90:00:00.00");
     }

@@ -574,7 +574,8 @@ fn write_outputs(
         version: env!("CARGO_PKG_VERSION").into(),
         metrics_json: serde_json::to_string(&p.metrics).unwrap_or_default(),
     };
-    let cube32 = cube.map(|c| crate::output::cube::CubeArrays::from_planes(c, p.geom.nx, p.geom.ny));
+    let cube32 =
+        cube.map(|c| crate::output::cube::CubeArrays::from_planes(c, p.geom.nx, p.geom.ny));
     write_image_h5_with_cube(
         &with_ext(".h5"),
         &image32,
@@ -621,7 +622,13 @@ fn write_outputs(
     if let Some(c) = &cube32 {
         crate::output::cube::write_cube_fits(&with_ext("-cube.fits"), c, &c.image, &wcs, &extra)?;
         if let Some(psf) = &c.psf {
-            crate::output::cube::write_cube_fits(&with_ext("-psf-cube.fits"), c, psf, &wcs, &extra)?;
+            crate::output::cube::write_cube_fits(
+                &with_ext("-psf-cube.fits"),
+                c,
+                psf,
+                &wcs,
+                &extra,
+            )?;
         }
     }
     if cfg.image.png {

@@ -66,7 +66,8 @@ fn mfs_grids_every_channel_at_its_own_wavelength() {
     assert!(relative_l2(&wrong, &want) > 0.1);
 
     let p4 = params(1e-4);
-    let (img32, _) = image_chunks::<f32>(plan(&p4, 9600).unwrap(), &chunks, &FREQ_HZ, GridMode::Dirty);
+    let (img32, _) =
+        image_chunks::<f32>(plan(&p4, 9600).unwrap(), &chunks, &FREQ_HZ, GridMode::Dirty);
     let err = relative_l2(&img32, &want);
     eprintln!("MFS float32, eps 1e-4: relative L2 error {err:e}");
     assert!(err <= 1e-4, "{err}");
@@ -122,15 +123,25 @@ fn dft_of_file(vis: &Path, chans: std::ops::Range<usize>, n: usize, cell_arcsec:
     let meta = r.meta().clone();
     let all = r.read_rows(0..meta.nrow).unwrap();
     let sub = select_channels(&all, meta.nchan(), chans.clone());
-    dft_image(&[sub], &meta.freq_hz[chans], n, n, cell_arcsec * RAD_PER_ARCSEC)
-        .iter()
-        .map(|&v| v as f32)
-        .collect()
+    dft_image(
+        &[sub],
+        &meta.freq_hz[chans],
+        n,
+        n,
+        cell_arcsec * RAD_PER_ARCSEC,
+    )
+    .iter()
+    .map(|&v| v as f32)
+    .collect()
 }
 
 /// Simulates 4 descending channels (1.4 GHz down to 1.34 GHz) with two sources and noise,
 /// returns (config path, vis path).
-fn simulate_descending(d: &Path, extra_image_keys: &str, out: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+fn simulate_descending(
+    d: &Path,
+    extra_image_keys: &str,
+    out: &Path,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let vis = d.join("vis.h5");
     let text = image_section(&vis, 128, Some(4.0), 1e-4, out)
         + extra_image_keys
@@ -157,7 +168,10 @@ fn cube_planes_match_the_dft_of_their_channels_on_any_number_of_ranks() {
     assert_eq!(cube.chan_count, vec![2, 2]);
     // File order is kept: descending frequencies give descending planes.
     let freqs = [1.4e9, 1.38e9, 1.36e9, 1.34e9];
-    assert_eq!(cube.freq_hz, vec![group_centre_hz(&freqs[0..2]), group_centre_hz(&freqs[2..4])]);
+    assert_eq!(
+        cube.freq_hz,
+        vec![group_centre_hz(&freqs[0..2]), group_centre_hz(&freqs[2..4])]
+    );
     let npix = 128 * 128;
     for (k, chans) in [0..2usize, 2..4].into_iter().enumerate() {
         let want = dft_of_file(&vis, chans, 128, 4.0);
@@ -177,7 +191,12 @@ fn cube_planes_match_the_dft_of_their_channels_on_any_number_of_ranks() {
 
     // One rank gives the same cube.
     let out1 = d.join("c1");
-    mpirun(1, &["image", "--config", s(&cfg), "--output", s(&out1)], &[]).assert_ok();
+    mpirun(
+        1,
+        &["image", "--config", s(&cfg), "--output", s(&out1)],
+        &[],
+    )
+    .assert_ok();
     let one = read_image_h5(&with_suffix(&out1, ".h5")).unwrap();
     let diff = rel_l2(&cube.image, &one.cube.as_ref().unwrap().image);
     assert!(diff <= 1e-6, "2 ranks vs 1 rank: {diff}");
@@ -205,7 +224,11 @@ fn cube_planes_match_the_dft_of_their_channels_on_any_number_of_ranks() {
         let p = with_suffix(&out, suffix);
         let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&p).unwrap()));
         let info = dec.read_info().unwrap().info().clone();
-        assert_eq!((info.width, info.height), rimager::output::png::DEFAULT_SIZE, "{suffix}");
+        assert_eq!(
+            (info.width, info.height),
+            rimager::output::png::DEFAULT_SIZE,
+            "{suffix}"
+        );
     }
 }
 
@@ -223,7 +246,10 @@ fn fully_flagged_channels_blank_their_plane_and_leave_the_mfs_image() {
         let mut flags = ndarray::Array2::<u8>::zeros((nrow, 4));
         flags.column_mut(2).fill(1);
         flags.column_mut(3).fill(1);
-        f.new_dataset_builder().with_data(&flags).create("flag").unwrap();
+        f.new_dataset_builder()
+            .with_data(&flags)
+            .create("flag")
+            .unwrap();
     }
     let run = mpirun(2, &["image", "--config", s(&cfg)], &[]);
     run.assert_ok();
@@ -243,7 +269,9 @@ fn fully_flagged_channels_blank_their_plane_and_leave_the_mfs_image() {
         } else {
             assert!(plane.iter().all(|v| v.is_nan()), "plane {k} not blanked");
             assert_eq!(cube.sum_weights[k], 0.0);
-            assert!(cube.psf.as_ref().unwrap()[k * npix..(k + 1) * npix].iter().all(|v| v.is_nan()));
+            assert!(cube.psf.as_ref().unwrap()[k * npix..(k + 1) * npix]
+                .iter()
+                .all(|v| v.is_nan()));
         }
     }
     // The MFS image holds exactly the unflagged channels.

@@ -178,7 +178,10 @@ fn sexagesimal_deg(s: &str, hours: bool) -> f64 {
     let p: Vec<f64> = s
         .trim_start_matches(['+', '-'])
         .split(':')
-        .map(|x| x.parse().unwrap_or_else(|_| panic!("bad sexagesimal {s:?}")))
+        .map(|x| {
+            x.parse()
+                .unwrap_or_else(|_| panic!("bad sexagesimal {s:?}"))
+        })
         .collect();
     let v = p[0] + p[1] / 60.0 + p[2] / 3600.0;
     let v = if hours { 15.0 * v } else { v };
@@ -196,7 +199,10 @@ fn info_prints_the_sky_position_of_an_offset_source_within_a_pixel() {
     let (_, out) = simulate_and_image(dir.path(), &[(1.0, 60.0, 32.0)], 1e-4, 1);
     // Where the source is on the sky: inverse orthographic projection of (l, m) about the
     // phase centre (Calabretta & Greisen 2002, §5.1.5), written out independently here.
-    let (l, m) = ((60.0f64 / 3600.0).to_radians(), (32.0f64 / 3600.0).to_radians());
+    let (l, m) = (
+        (60.0f64 / 3600.0).to_radians(),
+        (32.0f64 / 3600.0).to_radians(),
+    );
     let (ra0, dec0) = (150.0f64.to_radians(), (-30.0f64).to_radians());
     let n = (1.0 - l * l - m * m).sqrt();
     let dec_true = (m * dec0.cos() + n * dec0.sin()).asin();
@@ -211,7 +217,10 @@ fn info_prints_the_sky_position_of_an_offset_source_within_a_pixel() {
             .unwrap_or_else(|| panic!("no peak line: {r}"));
         let words: Vec<&str> = line.split_whitespace().collect();
         let after = |key: &str| {
-            let i = words.iter().position(|w| *w == key).unwrap_or_else(|| panic!("no {key} in {line}"));
+            let i = words
+                .iter()
+                .position(|w| *w == key)
+                .unwrap_or_else(|| panic!("no {key} in {line}"));
             words[i + 1]
         };
         let ra = sexagesimal_deg(after("RA"), true).to_radians();
@@ -219,7 +228,10 @@ fn info_prints_the_sky_position_of_an_offset_source_within_a_pixel() {
         // Angular distance from the true position, arcsec.
         let cosd = dec.sin() * dec_true.sin() + dec.cos() * dec_true.cos() * (ra - ra_true).cos();
         let sep = cosd.clamp(-1.0, 1.0).acos().to_degrees() * 3600.0;
-        assert!(sep < 4.0, "{suffix}: printed position is {sep:.3} arcsec off: {line}");
+        assert!(
+            sep < 4.0,
+            "{suffix}: printed position is {sep:.3} arcsec off: {line}"
+        );
         // 0.01″ printing resolution; the source is exactly on a pixel centre here.
         assert!(sep < 0.2, "{suffix}: {sep} arcsec off: {line}");
         assert!(r.stdout.contains("robust"), "{r}");

@@ -195,7 +195,10 @@ print(json.dumps(res))
 /// with the right shape, data, NaNs and per-plane frequencies; an irregular one says so.
 #[test]
 fn astropy_reads_our_fits_cube() {
-    let Some(python) = python_with(&["numpy", "astropy"], "fits_astropy::astropy_reads_our_fits_cube") else {
+    let Some(python) = python_with(
+        &["numpy", "astropy"],
+        "fits_astropy::astropy_reads_our_fits_cube",
+    ) else {
         return;
     };
     let (nx, ny) = (32usize, 24usize);
@@ -213,7 +216,9 @@ fn astropy_reads_our_fits_cube() {
         ("irregular.fits", vec![1.3e9, 1.35e9, 1.5e9], false),
     ] {
         let nz = freq_hz.len();
-        let mut image: Vec<f32> = (0..nz * nx * ny).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let mut image: Vec<f32> = (0..nz * nx * ny)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
         image[nx * ny..2 * nx * ny].fill(f32::NAN);
         let cube = CubeArrays {
             nx,
@@ -225,12 +230,25 @@ fn astropy_reads_our_fits_cube() {
         };
         let path = dir.path().join(name);
         let raw = dir.path().join("expected.f32le");
-        std::fs::write(&raw, image.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+        std::fs::write(
+            &raw,
+            image
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
         write_cube_fits(&path, &cube, &image, &wcs, &[]).unwrap();
         let out = run_python(
             &python,
             CUBE_SCRIPT,
-            &[path.to_str().unwrap(), raw.to_str().unwrap(), &nx.to_string(), &ny.to_string(), &nz.to_string()],
+            &[
+                path.to_str().unwrap(),
+                raw.to_str().unwrap(),
+                &nx.to_string(),
+                &ny.to_string(),
+                &nz.to_string(),
+            ],
         );
         let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         println!("{name}: astropy says {r}");
@@ -241,17 +259,38 @@ fn astropy_reads_our_fits_cube() {
         assert_eq!(r["spectral_type"], "FREQ");
         assert_eq!(r["freqreg"], regular);
         let centre = &r["centre"];
-        assert!((centre[0].as_f64().unwrap() - 150.0).abs() < 1e-9, "{centre}");
-        let axis: Vec<f64> = r["axis_freq"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let plane: Vec<f64> = r["plane_freq"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!(
+            (centre[0].as_f64().unwrap() - 150.0).abs() < 1e-9,
+            "{centre}"
+        );
+        let axis: Vec<f64> = r["axis_freq"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let plane: Vec<f64> = r["plane_freq"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         assert_eq!(plane, freq_hz, "FREQnnnn cards");
         // The linear axis goes through the first two planes; for regular spacing through all.
         for k in 0..nz {
             let off = (axis[k] - freq_hz[k]).abs();
             if regular || k < 2 {
-                assert!(off < 1e-3, "{name}: plane {k} axis {} vs {}", axis[k], freq_hz[k]);
+                assert!(
+                    off < 1e-3,
+                    "{name}: plane {k} axis {} vs {}",
+                    axis[k],
+                    freq_hz[k]
+                );
             } else {
-                assert!(off > 1e6, "{name}: irregular plane {k} unexpectedly on the axis");
+                assert!(
+                    off > 1e6,
+                    "{name}: irregular plane {k} unexpectedly on the axis"
+                );
             }
         }
     }

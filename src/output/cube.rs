@@ -108,11 +108,8 @@ pub fn write_cube_fits(
         bandwidth_hz: cdelt,
         ..*wcs
     };
-    let mut cards: Vec<(String, FitsValue)> = extra
-        .iter()
-        .filter(|(k, _)| k != "WSUM")
-        .cloned()
-        .collect();
+    let mut cards: Vec<(String, FitsValue)> =
+        extra.iter().filter(|(k, _)| k != "WSUM").cloned().collect();
     cards.push(("FREQREG".into(), FitsValue::Bool(regular)));
     if !regular {
         cards.push((

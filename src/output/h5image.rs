@@ -154,19 +154,19 @@ pub fn write_image_h5_with_cube(
             write("psf", p)?;
         }
         if let Some(c) = cube {
-            let write3 = |name: &str, data: &[f32]| -> Result<(), OutputError> {
-                let view = ndarray::ArrayView3::from_shape((c.nplane(), ny, nx), data).map_err(
-                    |e| OutputError::Invalid {
-                        path: path.to_path_buf(),
-                        reason: e.to_string(),
-                    },
-                )?;
-                f.new_dataset_builder()
-                    .with_data(&view)
-                    .create(name)
-                    .map_err(h5(path, format!("writing /{name}")))?;
-                Ok(())
-            };
+            let write3 =
+                |name: &str, data: &[f32]| -> Result<(), OutputError> {
+                    let view = ndarray::ArrayView3::from_shape((c.nplane(), ny, nx), data)
+                        .map_err(|e| OutputError::Invalid {
+                            path: path.to_path_buf(),
+                            reason: e.to_string(),
+                        })?;
+                    f.new_dataset_builder()
+                        .with_data(&view)
+                        .create(name)
+                        .map_err(h5(path, format!("writing /{name}")))?;
+                    Ok(())
+                };
             write3("cube", &c.image)?;
             if let Some(p) = &c.psf {
                 write3("cube_psf", p)?;

@@ -205,12 +205,12 @@ pub fn render_quick_look(
         };
         let centre_x = size.0 as i32 / 2;
         let style = |px: u32| {
-            TextStyle::from((FONT, px).into_font())
-                .color(&BLACK)
-                .pos(plotters::style::text_anchor::Pos::new(
+            TextStyle::from((FONT, px).into_font()).color(&BLACK).pos(
+                plotters::style::text_anchor::Pos::new(
                     plotters::style::text_anchor::HPos::Center,
                     plotters::style::text_anchor::VPos::Top,
-                ))
+                ),
+            )
         };
         root.draw(&Text::new(title.to_string(), (centre_x, 8), style(20)))
             .map_err(draw_err)?;
@@ -321,9 +321,9 @@ pub fn write_quick_look(
         .unwrap_or_default();
     let (rgb, _) = render_quick_look(data, nx, ny, cell_arcsec, &format!("{name}: {what}"), size)
         .map_err(|reason| OutputError::Invalid {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        path: path.to_path_buf(),
+        reason,
+    })?;
     write_atomically(path, |w| {
         let mut enc = png::Encoder::new(w, size.0, size.1);
         enc.set_color(png::ColorType::Rgb);
@@ -348,7 +348,9 @@ mod tests {
 
     fn random_image(nx: usize, ny: usize, seed: u64) -> Vec<f32> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        (0..nx * ny).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+        (0..nx * ny)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect()
     }
 
     #[test]
@@ -385,9 +387,6 @@ mod tests {
         let (buf, rect) =
             render_quick_look(&data, nx, ny, 2.0, "test", DEFAULT_SIZE).expect("render");
         assert_eq!(buf.len(), (DEFAULT_SIZE.0 * DEFAULT_SIZE.1 * 3) as usize);
-        if let Ok(dbg) = std::env::var("RIMAGER_DEBUG_PNG") {
-            write_quick_look(std::path::Path::new(&dbg), &data, nx, ny, 2.0, "debug", DEFAULT_SIZE).unwrap();
-        }
         let stretch = clip_range(&data).unwrap();
         let mut mismatched = 0;
         for y in 0..ny {
@@ -402,7 +401,11 @@ mod tests {
         assert_eq!(mismatched, 0, "{mismatched} pixels off their colour");
         let top = ViridisRGB::get_color(1.0f64);
         let got = rgb_at(&buf, DEFAULT_SIZE.0, rect.screen_of(30, 40, nx, ny));
-        assert_eq!(got, [top.0, top.1, top.2], "brightest pixel is not the top colour");
+        assert_eq!(
+            got,
+            [top.0, top.1, top.2],
+            "brightest pixel is not the top colour"
+        );
         let (imin, _) = data
             .iter()
             .enumerate()
@@ -410,7 +413,11 @@ mod tests {
             .min_by(|a, b| a.1.total_cmp(b.1))
             .unwrap();
         let bottom = ViridisRGB::get_color(0.0f64);
-        let got = rgb_at(&buf, DEFAULT_SIZE.0, rect.screen_of(imin % nx, imin / nx, nx, ny));
+        let got = rgb_at(
+            &buf,
+            DEFAULT_SIZE.0,
+            rect.screen_of(imin % nx, imin / nx, nx, ny),
+        );
         assert_eq!(got, [bottom.0, bottom.1, bottom.2]);
         let got = rgb_at(&buf, DEFAULT_SIZE.0, rect.screen_of(90, 5, nx, ny));
         assert_eq!(got, [NAN_COLOUR.0, NAN_COLOUR.1, NAN_COLOUR.2]);
@@ -430,7 +437,8 @@ mod tests {
         assert!(dark(0, rect.x0 - 2, rect.y0, rect.y1) > 50);
         // The colour bar: its top is the top colour somewhere right of the image.
         let bar_has_top = (rect.x1..DEFAULT_SIZE.0 as i32).any(|x| {
-            (rect.y0..rect.y0 + 6).any(|y| rgb_at(&buf, DEFAULT_SIZE.0, (x, y)) == [top.0, top.1, top.2])
+            (rect.y0..rect.y0 + 6)
+                .any(|y| rgb_at(&buf, DEFAULT_SIZE.0, (x, y)) == [top.0, top.1, top.2])
         });
         assert!(bar_has_top, "no colour bar top colour beside the image");
     }
@@ -450,7 +458,10 @@ mod tests {
         assert_eq!((info.width, info.height), size);
         assert_eq!(info.color_type, png::ColorType::Rgb);
         let (want, _) = render_quick_look(&data, nx, ny, 7200.0, "q.png: PSF", size).unwrap();
-        assert!(img[..info.buffer_size()] == want[..], "file differs from the rendering");
+        assert!(
+            img[..info.buffer_size()] == want[..],
+            "file differs from the rendering"
+        );
         // Bad sizes are errors naming the file, and leave nothing behind.
         let bad = dir.path().join("bad.png");
         let e = write_quick_look(&bad, &data, nx, ny, 1.0, "x", (50, 50)).unwrap_err();
