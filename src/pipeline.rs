@@ -651,10 +651,20 @@ fn write_outputs(
         }
     }
     info!(
-        "wrote {}.h5, {}.fits{}",
+        "wrote {}.h5, {}.fits{}{}{}",
         prefix.display(),
         prefix.display(),
-        if psf32.is_some() { " and the PSF" } else { "" }
+        if psf32.is_some() { " and the PSF" } else { "" },
+        if cube32.is_some() {
+            ", the -cube.fits"
+        } else {
+            ""
+        },
+        if cfg.image.png {
+            ", the .png quick looks"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

@@ -296,3 +296,32 @@ fn more_output_channels_than_channels_is_an_error_naming_the_key() {
         .assert_stderr_has(&["image.channels_out", "= 5", "c.toml", "4 channel"]);
     assert!(!with_suffix(&d.join("x"), ".h5").exists());
 }
+
+/// The cube through the GPU backend (one pass per plane on the same device grid): every plane
+/// against the DFT of its channels. Prints `SKIPPED: ...` and passes where no GPU is usable.
+#[test]
+fn gpu_cube_planes_match_the_dft_of_their_channels() {
+    if let Err(e) = rimager::grid::gpu::probe() {
+        eprintln!(
+            "SKIPPED: channels::gpu_cube_planes_match_the_dft_of_their_channels: no usable CUDA GPU ({})",
+            e.to_string().trim_start_matches("no usable CUDA GPU: ")
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("g");
+    let (cfg, vis) = simulate_descending(d, "channels_out = 3\nbackend = \"gpu\"\n", &out);
+    mpirun(1, &["image", "--config", s(&cfg)], &[]).assert_ok();
+    let img = read_image_h5(&with_suffix(&out, ".h5")).unwrap();
+    assert_eq!(img.info.backend, "gpu");
+    let cube = img.cube.expect("no /cube");
+    let npix = 128 * 128;
+    for (k, chans) in channel_groups(4, 3).into_iter().enumerate() {
+        let want = dft_of_file(&vis, chans, 128, 4.0);
+        let err = rel_l2(&cube.image[k * npix..(k + 1) * npix], &want);
+        eprintln!("GPU plane {k}: relative L2 error vs DFT {err:e}");
+        assert!(err <= 1e-4, "GPU plane {k}: {err}");
+    }
+    assert!(rel_l2(&img.image, &dft_of_file(&vis, 0..4, 128, 4.0)) <= 1e-4);
+}
