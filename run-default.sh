@@ -5,7 +5,8 @@
 # 2. rimager simulate  --config configs/default.toml   → data/default_vis.h5
 # 3. mpirun -n 2 rimager image --config configs/default.toml --metrics out/default-metrics.json
 #                                                      → out/default.h5, out/default.fits,
-#                                                        out/default-psf.fits, metrics JSON
+#                                                        out/default-psf.fits, out/default.png,
+#                                                        out/default-psf.png, metrics JSON
 # 4. rimager verify (image vs. the exact direct Fourier transform; fails if above threshold)
 # 5. rimager info out/default.h5
 # and checks that every output exists; any failure stops the script with a non-zero status.
@@ -44,7 +45,7 @@ step "$MPIRUN -n $NP ${mpirun_args[*]} $RIMAGER image --config $CONFIG --metrics
 mkdir -p out
 "$MPIRUN" -n "$NP" "${mpirun_args[@]}" "$RIMAGER" image --config "$CONFIG" \
     --metrics out/default-metrics.json
-for f in out/default.h5 out/default.fits out/default-psf.fits out/default-metrics.json; do
+for f in out/default.h5 out/default.fits out/default-psf.fits out/default.png out/default-psf.png out/default-metrics.json; do
     [ -s "$f" ] || die "$f was not written"
 done
 

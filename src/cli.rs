@@ -220,6 +220,12 @@ struct ImageOverrides {
     /// image.wstacking: true, false or auto (w-stacking for wide fields)
     #[arg(long)]
     wstacking: Option<String>,
+    /// image.channels_out (1 = MFS image only; N > 1 = also an N-plane cube)
+    #[arg(long)]
+    channels_out: Option<usize>,
+    /// Do not write the PNG quick looks (image.png = false)
+    #[arg(long)]
+    no_png: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -320,6 +326,12 @@ impl ImageOverrides {
                     anyhow::bail!("--wstacking {other:?}: expected \"true\", \"false\" or \"auto\"")
                 }
             };
+        }
+        if let Some(n) = self.channels_out {
+            cfg.image.channels_out = n;
+        }
+        if self.no_png {
+            cfg.image.png = false;
         }
         cfg.validate()?;
         Ok(())

@@ -381,6 +381,14 @@ pub struct ImageConfig {
     /// w-stacking (Arras et al. 2021) for wide fields: `true`, `false` or `"auto"`.
     #[serde(default)]
     pub wstacking: WStacking,
+    /// Output channels: 1 = the multi-frequency-synthesis image only; N > 1 = also an image
+    /// cube of N planes, contiguous groups of channels in file order (WSClean's
+    /// `-channels-out`). See [`crate::channels`].
+    #[serde(default = "default_channels_out")]
+    pub channels_out: usize,
+    /// Also write PNG quick looks of the image and PSF (`<output>.png`, `<output>-psf.png`).
+    #[serde(default = "default_true")]
+    pub png: bool,
 }
 
 impl Default for ImageConfig {
@@ -400,6 +408,8 @@ impl Default for ImageConfig {
             psf: true,
             tile_size: default_tile(),
             wstacking: WStacking::default(),
+            channels_out: default_channels_out(),
+            png: true,
         }
     }
 }
@@ -418,6 +428,9 @@ fn default_true() -> bool {
 }
 fn default_tile() -> usize {
     32
+}
+fn default_channels_out() -> usize {
+    1
 }
 
 /// `[verify]` section.
@@ -533,6 +546,13 @@ impl Config {
                 "image.tile_size",
                 im.tile_size,
                 "must be a power of two in [8, 256]",
+            ));
+        }
+        if im.channels_out == 0 {
+            return Err(self.bad(
+                "image.channels_out",
+                0,
+                "must be at least 1 (1 = the MFS image only)",
             ));
         }
         if self.input.chunk_rows == 0 {
@@ -677,6 +697,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("weighting") && e.contains("robust"), "{e}");
+    }
+
+    #[test]
+    fn channels_out_and_png_keys() {
+        let c = parse("").unwrap();
+        assert_eq!((c.image.channels_out, c.image.png), (1, true));
+        let c = parse("[image]\nchannels_out = 4\npng = false\n").unwrap();
+        assert_eq!((c.image.channels_out, c.image.png), (4, false));
+        let e = parse("[image]\nchannels_out = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("image.channels_out") && e.contains("= 0"), "{e}");
     }
 
     #[test]

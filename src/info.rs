@@ -1,10 +1,14 @@
-//! `rimager info`: a summary of a visibility file, an image file (`.h5`) or a FITS image:
-//! shapes, uv range, peak and its position on the sky, rms.
+//! `rimager info`: a summary of a visibility file, an image file (`.h5`) or a FITS image or
+//! cube: shapes, uv range, and for images (the MFS image and every cube plane) the peak, its
+//! pixel, its offset from the phase centre and its sky position (RA/Dec, sexagesimal and
+//! degrees), and two noise figures: the rms over all finite pixels, and a robust rms,
+//! 1.4826 × the median absolute deviation from the median (MAD; for Gaussian noise it equals
+//! the standard deviation, and sources covering less than half of the image barely move it).
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::constants::{RAD_PER_ARCSEC, SPEED_OF_LIGHT_M_S};
-use crate::output::fits::read_fits_image;
+use crate::output::fits::read_fits_cube;
 use crate::output::h5image::read_image_h5;
 use crate::output::OutputError;
 use crate::vis::h5::{VisFileError, VisReader};
@@ -23,25 +27,32 @@ pub enum InfoError {
     Unknown(String),
 }
 
-/// Peak, its pixel and rms of an image `[ny][nx]`.
+/// Peak, its pixel and rms of an image `[ny][nx]`; NaN/Inf pixels (blanked) are skipped.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ImageStats {
-    /// Largest value.
+    /// Largest value (−∞ when no pixel is finite).
     pub peak: f64,
     /// Its column (0 = east edge).
     pub x: usize,
     /// Its row (0 = south edge).
     pub y: usize,
-    /// Root mean square over all pixels.
+    /// Root mean square over all finite pixels (NaN when none is).
     pub rms: f64,
+    /// Number of finite pixels.
+    pub finite: usize,
 }
 
-/// Peak and rms of `image`.
+/// Peak and rms of `image`, over its finite pixels.
 pub fn image_stats(image: &[f32], nx: usize) -> ImageStats {
     let mut best = (f64::NEG_INFINITY, 0usize);
     let mut sq = 0.0;
+    let mut finite = 0usize;
     for (i, &v) in image.iter().enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
         let v = v as f64;
+        finite += 1;
         sq += v * v;
         if v > best.0 {
             best = (v, i);
@@ -51,8 +62,67 @@ pub fn image_stats(image: &[f32], nx: usize) -> ImageStats {
         peak: best.0,
         x: best.1 % nx.max(1),
         y: best.1 / nx.max(1),
-        rms: (sq / image.len().max(1) as f64).sqrt(),
+        rms: if finite > 0 {
+            (sq / finite as f64).sqrt()
+        } else {
+            f64::NAN
+        },
+        finite,
     }
+}
+
+/// Robust rms of the finite pixels of `image`: 1.4826 × the median absolute deviation from
+/// the median (the factor makes it the standard deviation for Gaussian noise; Rousseeuw &
+/// Croux 1993). NaN when no pixel is finite.
+pub fn robust_rms(image: &[f32]) -> f64 {
+    let mut v: Vec<f64> = image
+        .iter()
+        .filter(|x| x.is_finite())
+        .map(|&x| f64::from(x))
+        .collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let median = |v: &mut [f64]| -> f64 {
+        let n = v.len();
+        let hi = *v.select_nth_unstable_by(n / 2, f64::total_cmp).1;
+        if n % 2 == 1 {
+            hi
+        } else {
+            let lo = v[..n / 2].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            0.5 * (lo + hi)
+        }
+    };
+    let m = median(&mut v);
+    for x in v.iter_mut() {
+        *x = (*x - m).abs();
+    }
+    1.4826 * median(&mut v)
+}
+
+/// Right ascension in degrees as `hh:mm:ss.sss` (hours of 15°).
+pub fn format_ra_hms(ra_deg: f64) -> String {
+    let ms = (ra_deg.rem_euclid(360.0) / 15.0 * 3_600_000.0).round() as u64 % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        (ms / 60_000) % 60,
+        (ms / 1000) % 60,
+        ms % 1000
+    )
+}
+
+/// Declination in degrees as `±dd:mm:ss.ss`.
+pub fn format_dec_dms(dec_deg: f64) -> String {
+    let sign = if dec_deg < 0.0 { '-' } else { '+' };
+    let cs = (dec_deg.abs() * 360_000.0).round() as u64;
+    format!(
+        "{sign}{:02}:{:02}:{:02}.{:02}",
+        cs / 360_000,
+        (cs / 6000) % 60,
+        (cs / 100) % 60,
+        cs % 100
+    )
 }
 
 /// Sky position (RA, Dec in degrees) of pixel `(x, y)`: direction cosines
@@ -85,7 +155,35 @@ fn describe_image(
     ra: f64,
     dec: f64,
 ) {
+    let _ = writeln!(
+        out,
+        "  shape          {ny} x {nx} (ny x nx), cell {cell_arcsec:.6} arcsec"
+    );
+    describe_plane(out, "", image, nx, ny, cell_arcsec, ra, dec);
+}
+
+/// The peak line (value, pixel, offset, RA/Dec) and the rms line of one image plane, each
+/// label prefixed with `label` (e.g. "plane 2 ").
+#[allow(clippy::too_many_arguments)]
+fn describe_plane(
+    out: &mut String,
+    label: &str,
+    image: &[f32],
+    nx: usize,
+    ny: usize,
+    cell_arcsec: f64,
+    ra: f64,
+    dec: f64,
+) {
     let s = image_stats(image, nx);
+    if s.finite == 0 {
+        let _ = writeln!(
+            out,
+            "  {:<15}blanked: no finite pixel (no usable samples)",
+            format!("{label}peak")
+        );
+        return;
+    }
     let (dx, dy) = (
         -(s.x as f64 - (nx / 2) as f64) * cell_arcsec,
         (s.y as f64 - (ny / 2) as f64) * cell_arcsec,
@@ -93,14 +191,73 @@ fn describe_image(
     let (pra, pdec) = pixel_to_radec(s.x, s.y, nx, ny, cell_arcsec * RAD_PER_ARCSEC, ra, dec);
     let _ = writeln!(
         out,
-        "  shape          {ny} x {nx} (ny x nx), cell {cell_arcsec:.6} arcsec"
+        "  {:<15}{:.6e} Jy/beam at pixel (x={}, y={}): {:+.3} arcsec east, {:+.3} arcsec north; \
+         RA {} Dec {} ({:.6} deg, {:.6} deg)",
+        format!("{label}peak"),
+        s.peak,
+        s.x,
+        s.y,
+        dx,
+        dy,
+        format_ra_hms(pra),
+        format_dec_dms(pdec),
+        pra,
+        pdec
     );
     let _ = writeln!(
         out,
-        "  peak           {:.6e} at pixel (x={}, y={}): {:+.3} arcsec east, {:+.3} arcsec north; RA {:.6} deg, Dec {:.6} deg",
-        s.peak, s.x, s.y, dx, dy, pra, pdec
+        "  {:<15}{:.6e} Jy/beam over all finite pixels; robust {:.6e} Jy/beam (1.4826 x MAD)",
+        format!("{label}rms"),
+        s.rms,
+        robust_rms(image)
     );
-    let _ = writeln!(out, "  rms            {:.6e}", s.rms);
+}
+
+/// Per-plane lines of a cube: frequency, channels (when known) and [`describe_plane`].
+#[allow(clippy::too_many_arguments)]
+fn describe_cube(
+    out: &mut String,
+    data: &[f32],
+    freq_hz: &[f64],
+    channels: Option<(&[u64], &[u64])>,
+    nx: usize,
+    ny: usize,
+    cell_arcsec: f64,
+    ra: f64,
+    dec: f64,
+) {
+    let npix = nx * ny;
+    let _ = writeln!(
+        out,
+        "  cube           {} planes, {:.6e} .. {:.6e} Hz",
+        freq_hz.len(),
+        freq_hz.first().copied().unwrap_or(f64::NAN),
+        freq_hz.last().copied().unwrap_or(f64::NAN)
+    );
+    for (k, plane) in data.chunks_exact(npix.max(1)).enumerate() {
+        let chans = channels.map_or(String::new(), |(first, count)| {
+            format!(
+                ", channels {}..{}",
+                first[k],
+                (first[k] + count[k]).saturating_sub(1)
+            )
+        });
+        let _ = writeln!(
+            out,
+            "  plane {k:<9}{:.6e} Hz{chans}",
+            freq_hz.get(k).copied().unwrap_or(f64::NAN)
+        );
+        describe_plane(
+            out,
+            &format!("plane {k} "),
+            plane,
+            nx,
+            ny,
+            cell_arcsec,
+            ra,
+            dec,
+        );
+    }
 }
 
 /// A multi-line summary of `path`.
@@ -116,24 +273,38 @@ pub fn describe(path: &Path) -> Result<String, InfoError> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("fits") || e.eq_ignore_ascii_case("fit"));
     if is_fits {
-        let (data, nx, ny, cards) = read_fits_image(path)?;
+        let c = read_fits_cube(path)?;
         let card = |k: &str| {
-            cards
+            c.cards
                 .iter()
                 .find(|(key, _)| key == k)
                 .and_then(|(_, v)| v.trim().trim_matches('\'').trim().parse::<f64>().ok())
                 .unwrap_or(f64::NAN)
         };
-        let _ = writeln!(out, "{name}: FITS image");
-        describe_image(
-            &mut out,
-            &data,
-            nx,
-            ny,
-            card("CDELT2") * 3600.0,
-            card("CRVAL1"),
-            card("CRVAL2"),
-        );
+        let (cell, ra, dec) = (card("CDELT2") * 3600.0, card("CRVAL1"), card("CRVAL2"));
+        if c.nz == 1 {
+            let _ = writeln!(out, "{name}: FITS image");
+            describe_image(&mut out, &c.data, c.nx, c.ny, cell, ra, dec);
+        } else {
+            let _ = writeln!(out, "{name}: FITS cube");
+            let _ = writeln!(
+                out,
+                "  shape          {} x {} x {} (nfreq x ny x nx), cell {cell:.6} arcsec",
+                c.nz, c.ny, c.nx
+            );
+            // Exact plane frequencies from FREQnnnn where written, else the linear axis.
+            let freq: Vec<f64> = (0..c.nz)
+                .map(|k| {
+                    let f = card(&format!("FREQ{:04}", k + 1));
+                    if f.is_finite() {
+                        f
+                    } else {
+                        card("CRVAL3") + (k as f64 + 1.0 - card("CRPIX3")) * card("CDELT3")
+                    }
+                })
+                .collect();
+            describe_cube(&mut out, &c.data, &freq, None, c.nx, c.ny, cell, ra, dec);
+        }
         return Ok(out);
     }
     let f = hdf5::File::open(path).map_err(|_| InfoError::Unknown(name.clone()))?;
@@ -159,6 +330,19 @@ pub fn describe(path: &Path) -> Result<String, InfoError> {
                 out,
                 "  psf peak       {:.6e} at pixel (x={}, y={})",
                 s.peak, s.x, s.y
+            );
+        }
+        if let Some(c) = &img.cube {
+            describe_cube(
+                &mut out,
+                &c.image,
+                &c.freq_hz,
+                Some((&c.chan_first, &c.chan_count)),
+                i.nx,
+                i.ny,
+                i.cell_arcsec,
+                i.phase_centre_ra_deg,
+                i.phase_centre_dec_deg,
             );
         }
         let _ = writeln!(
@@ -278,6 +462,47 @@ mod tests {
         assert_eq!((s.peak, s.x, s.y), (2.0, 0, 1));
         let rms = ((1.0 + 9.0 + 4.0 + 0.25) / 6.0f64).sqrt();
         assert!((s.rms - rms).abs() < 1e-12);
+    }
+
+    #[test]
+    fn stats_skip_blanked_pixels() {
+        let img = [f32::NAN, 1.0, -3.0, f32::INFINITY];
+        let s = image_stats(&img, 2);
+        assert_eq!((s.peak, s.x, s.y, s.finite), (1.0, 1, 0, 2));
+        assert!((s.rms - 5f64.sqrt()).abs() < 1e-12);
+        assert!(image_stats(&[f32::NAN; 4], 2).rms.is_nan());
+    }
+
+    #[test]
+    fn robust_rms_is_noise_sigma_and_ignores_a_bright_source() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let noise = Normal::new(0.0, 0.25).unwrap();
+        let mut img: Vec<f32> = (0..40_000).map(|_| noise.sample(&mut rng) as f32).collect();
+        img[123] = 1000.0;
+        img[7] = f32::NAN;
+        let r = robust_rms(&img);
+        assert!((r - 0.25).abs() < 0.01, "robust rms {r}");
+        // The plain rms is dominated by the source.
+        assert!(image_stats(&img, 200).rms > 4.0);
+        assert_eq!(robust_rms(&[1.0, 2.0, 4.0, 8.0]), 1.4826 * 1.5);
+        assert!(robust_rms(&[f32::NAN]).is_nan());
+    }
+
+    #[test]
+    fn sexagesimal() {
+        assert_eq!(format_ra_hms(150.0), "10:00:00.000");
+        assert_eq!(format_ra_hms(150.0 + 15.0 / 3600.0 * 1.5), "10:00:01.500");
+        assert_eq!(format_ra_hms(359.999_999_9), "00:00:00.000");
+        assert_eq!(format_ra_hms(-15.0), "23:00:00.000");
+        assert_eq!(format_dec_dms(-30.0), "-30:00:00.00");
+        assert_eq!(
+            format_dec_dms(-(29.0 + 59.0 / 60.0 + 28.0 / 3600.0)),
+            "-29:59:28.00"
+        );
+        assert_eq!(format_dec_dms(0.5 / 3600.0), "+00:00:00.50");
+        assert_eq!(format_dec_dms(89.999_999_99), "+90:00:00.00");
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! (MPI reduction) → [`fft`] → [`image`] (grid correction, crop, normalisation) → [`output`]
 //! (HDF5 + FITS), with [`dft`] (direct Fourier transform) for verification and [`metrics`]
 //! for per-stage timings, resources ([`resources`]) and energy ([`energy`]); [`scaling`] is the
-//! strong/weak scaling harness; [`weighting`] (natural/uniform/Briggs) and [`wstack`]
-//! (w-stacking for wide fields).
+//! strong/weak scaling harness; [`weighting`] (natural/uniform/Briggs), [`wstack`]
+//! (w-stacking for wide fields) and [`channels`] (MFS and channel cubes).
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod constants;

@@ -22,7 +22,7 @@ use crate::image::{plan, ImageParams};
 use crate::kernel::KernelError;
 use crate::metrics::{RunMetrics, StageTimes};
 use crate::output::fits::{write_fits_image, FitsValue, SkyWcs};
-use crate::output::h5image::{write_image_h5, ImageInfo};
+use crate::output::h5image::{write_image_h5_with_cube, ImageInfo};
 use crate::output::OutputError;
 use crate::simulate::{SimError, Simulator};
 use crate::vis::h5::{VisFileError, VisReader};
@@ -71,6 +71,25 @@ pub enum PipelineError {
     /// A metrics file could not be written.
     #[error("writing metrics {path}")]
     Metrics { path: PathBuf, source: OutputError },
+    /// `image.channels_out` asks for more planes than the data have channels.
+    #[error(
+        "config {path}: field `image.channels_out` = {value}: more output channels than the {nchan} channel(s) of          {source_name}"
+    )]
+    ChannelsOut {
+        path: PathBuf,
+        value: usize,
+        nchan: usize,
+        source_name: String,
+    },
+    /// Channel cubes are imaged in 2-D only.
+    #[error(
+        "image.channels_out = {channels_out} with w-stacking: channel cubes are imaged in 2-D only; \
+         set image.wstacking = false or image.channels_out = 1"
+    )]
+    CubeWithWStacking {
+        /// The requested planes.
+        channels_out: usize,
+    },
     /// A failure injected for testing (`RIMAGER_TEST_FAIL_RANK`).
     #[error("injected failure on rank {0} (RIMAGER_TEST_FAIL_RANK)")]
     Injected(usize),
@@ -182,15 +201,18 @@ pub fn cell_rad(
     }
 }
 
-/// Grids this rank's rows of `source` in chunks, with the imaging `weights` applied to each
-/// chunk (natural weighting if `None`), adding read and grid times to `times` if given.
+/// Grids channels `channels` (all of them for the MFS image, one group for a cube plane, see
+/// [`crate::channels`]) of this rank's rows of `source` in chunks, with the imaging `weights`
+/// (computed over all channels; natural weighting if `None`) applied to each chunk, adding
+/// read and grid times to `times` if given.
 #[allow(clippy::too_many_arguments)]
-fn grid_pass<T: Real>(
+pub(crate) fn grid_pass<T: Real>(
     g: &mut dyn Gridder<T>,
     source: &VisSource,
     rows: std::ops::Range<usize>,
     chunk_rows: usize,
     freq_hz: &[f64],
+    channels: std::ops::Range<usize>,
     mode: GridMode,
     weights: Option<&ImagingWeights>,
     mut times: Option<&mut StageTimes>,
@@ -216,9 +238,12 @@ fn grid_pass<T: Real>(
         if let Some(w) = weights {
             w.apply(&mut chunk, freq_hz);
         }
+        if channels.len() != freq_hz.len() {
+            chunk = crate::channels::select_channels(&chunk, freq_hz.len(), channels.clone());
+        }
         let t_read = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
-        counts.merge(&g.grid_chunk(&chunk, freq_hz, mode)?);
+        counts.merge(&g.grid_chunk(&chunk, &freq_hz[channels.clone()], mode)?);
         if let Some(times) = times.as_deref_mut() {
             times.add(read_stage, t_read);
             times.add("grid", t.elapsed().as_secs_f64());
@@ -236,7 +261,7 @@ fn grid_pass<T: Real>(
 /// zero on every rank, are skipped. A uv coverage narrower than the grid's band (pixels finer
 /// than the longest baseline needs, or an oversampled grid) shrinks the reduction in
 /// proportion; the result is the same as reducing every row.
-fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) -> Result<(), GridError> {
+pub(crate) fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) -> Result<(), GridError> {
     if dist.size() > 1 {
         let nu = g.geometry().nu;
         let grid = g.grid_mut()?;
@@ -278,7 +303,7 @@ fn occupied_rows<T: Real>(grid: &[Complex<T>], nu: usize) -> (usize, usize) {
 /// Makes the gridder `image.backend` asks for. `gpu` takes the GPU of this rank's node-local
 /// rank (modulo the devices present) and fails where none is usable; `auto` falls back to the
 /// CPU with a notice.
-fn make_gridder<T: Real>(
+pub(crate) fn make_gridder<T: Real>(
     cfg: &Config,
     dist: &Dist,
     geom: &GridGeometry,
@@ -319,7 +344,7 @@ fn make_gridder<T: Real>(
 }
 
 /// Sums counts over ranks (every rank gets the totals).
-fn global_counts(dist: &Dist, c: &GridCounts) -> GridCounts {
+pub(crate) fn global_counts(dist: &Dist, c: &GridCounts) -> GridCounts {
     let mut v = [
         c.used as f64,
         c.flagged as f64,
@@ -376,6 +401,7 @@ pub fn run_image(
         epsilon: cfg.image.epsilon,
         tile: cfg.image.tile_size,
     };
+    crate::channels::check_channels_out(cfg, meta.nchan(), &source.name(cfg))?;
     let nvis_total = (meta.nrow * meta.nchan()) as u64;
     let weighting = WeightingSpec::from_config(&cfg.image);
     let weights = crate::weighting::build(
@@ -390,10 +416,15 @@ pub fn run_image(
     )?;
     let weights = weights.as_ref();
     if let Some(w) = wstack::decide(cfg, dist, &source, &meta, &params)? {
+        if cfg.image.channels_out > 1 {
+            return Err(PipelineError::CubeWithWStacking {
+                channels_out: cfg.image.channels_out,
+            });
+        }
         let products = wstack::run(
             cfg, dist, &source, meta, &params, w, weights, &mut times, threads,
         )?;
-        return finish_image(cfg, dist, products, metrics_path);
+        return finish_image(cfg, dist, products, None, metrics_path);
     }
     let geom = plan(&params, nvis_total)?;
     if dist.is_root() {
@@ -417,24 +448,46 @@ pub fn run_image(
             threads
         );
     }
+    let (cube_meta, cube_geom) = (meta.clone(), geom.clone());
     let products = if cfg.use_double() {
         image_with::<f64>(cfg, dist, &source, meta, geom, weights, &mut times, threads)?
     } else {
         image_with::<f32>(cfg, dist, &source, meta, geom, weights, &mut times, threads)?
     };
-    finish_image(cfg, dist, products, metrics_path)
+    // The channel cube (image.channels_out > 1): one more imaging pass per channel group.
+    let t_cube = std::time::Instant::now();
+    let cube = if cfg.image.channels_out > 1 {
+        if cfg.use_double() {
+            crate::channels::image_cube::<f64>(cfg, dist, &source, &cube_meta, &cube_geom, weights)?
+        } else {
+            crate::channels::image_cube::<f32>(cfg, dist, &source, &cube_meta, &cube_geom, weights)?
+        }
+    } else {
+        None
+    };
+    let t_cube = t_cube.elapsed().as_secs_f64();
+    finish_image(cfg, dist, products, cube.map(|c| (c, t_cube)), metrics_path)
 }
 
-/// Writes the products and metrics on rank 0, then waits for every rank.
+/// Writes the products (with the channel cube and the seconds it took, if any) and the
+/// metrics on rank 0, then waits for every rank.
 fn finish_image(
     cfg: &Config,
     dist: &Dist,
     products: Option<ImageProducts>,
+    cube: Option<(Vec<crate::channels::CubePlane>, f64)>,
     metrics_path: Option<&Path>,
 ) -> Result<(), PipelineError> {
+    let (cube, t_cube) = match cube {
+        Some((c, t)) => (Some(c), t),
+        None => (None, 0.0),
+    };
     if let Some(mut p) = products {
+        if cube.is_some() {
+            p.metrics.add_root_stage("cube", t_cube);
+        }
         let t = std::time::Instant::now();
-        write_outputs(cfg, dist, &p)?;
+        write_outputs(cfg, dist, &p, cube.as_deref())?;
         p.metrics.add_root_stage("write", t.elapsed().as_secs_f64());
         p.metrics.estimate_energy(&cfg.metrics);
         eprint!("{}", p.metrics.table());
@@ -484,6 +537,7 @@ fn image_with<T: Real>(
         rows.clone(),
         cfg.input.chunk_rows,
         &meta.freq_hz,
+        0..meta.nchan(),
         GridMode::Dirty,
         weights,
         Some(times),
@@ -541,6 +595,7 @@ fn image_with<T: Real>(
             rows,
             cfg.input.chunk_rows,
             &meta.freq_hz,
+            0..meta.nchan(),
             GridMode::Psf,
             weights,
             None,
@@ -593,7 +648,12 @@ fn image_with<T: Real>(
 }
 
 /// Writes the HDF5 image file and the FITS image and PSF (rank 0).
-fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), PipelineError> {
+fn write_outputs(
+    cfg: &Config,
+    dist: &Dist,
+    p: &ImageProducts,
+    cube: Option<&[crate::channels::CubePlane]>,
+) -> Result<(), PipelineError> {
     let prefix = &cfg.image.output;
     if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| PipelineError::OutputDir {
@@ -652,7 +712,15 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
         w_step_lambda: p.wplanes.map_or(0.0, |w| w.dw),
         w_nshift: p.wplanes.map_or(0.0, |w| w.nshift),
     };
-    write_image_h5(&with_ext(".h5"), &image32, psf32.as_deref(), &info)?;
+    let cube32 =
+        cube.map(|c| crate::output::cube::CubeArrays::from_planes(c, p.geom.nx, p.geom.ny));
+    write_image_h5_with_cube(
+        &with_ext(".h5"),
+        &image32,
+        psf32.as_deref(),
+        &info,
+        cube32.as_ref(),
+    )?;
     let wcs = SkyWcs {
         ra_deg: p.meta.phase_centre_ra_deg,
         dec_deg: p.meta.phase_centre_dec_deg,
@@ -697,11 +765,52 @@ fn write_outputs(cfg: &Config, dist: &Dist, p: &ImageProducts) -> Result<(), Pip
     if let Some(psf) = &psf32 {
         fits("-psf.fits", psf)?;
     }
+    if let Some(c) = &cube32 {
+        crate::output::cube::write_cube_fits(&with_ext("-cube.fits"), c, &c.image, &wcs, &extra)?;
+        if let Some(psf) = &c.psf {
+            crate::output::cube::write_cube_fits(
+                &with_ext("-psf-cube.fits"),
+                c,
+                psf,
+                &wcs,
+                &extra,
+            )?;
+        }
+    }
+    if cfg.image.png {
+        let cell_arcsec = p.geom.cell_rad / RAD_PER_ARCSEC;
+        let png = |suffix: &str, data: &[f32], what: &str| {
+            let path = with_ext(suffix);
+            crate::output::png::write_quick_look(
+                &path,
+                data,
+                p.geom.nx,
+                p.geom.ny,
+                cell_arcsec,
+                what,
+                crate::output::png::DEFAULT_SIZE,
+            )
+        };
+        png(".png", &image32, "dirty image")?;
+        if let Some(psf) = &psf32 {
+            png("-psf.png", psf, "PSF")?;
+        }
+    }
     info!(
-        "wrote {}.h5, {}.fits{}",
+        "wrote {}.h5, {}.fits{}{}{}",
         prefix.display(),
         prefix.display(),
-        if psf32.is_some() { " and the PSF" } else { "" }
+        if psf32.is_some() { " and the PSF" } else { "" },
+        if cube32.is_some() {
+            ", the -cube.fits"
+        } else {
+            ""
+        },
+        if cfg.image.png {
+            ", the .png quick looks"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

@@ -401,7 +401,7 @@ fn failed_run_leaves_earlier_output_untouched() {
     let vis = good_vis(dir.path());
     let (cfg, out) = config(dir.path(), &vis);
     mpirun(2, &["image", "--config", s(&cfg)], &[]).assert_ok();
-    let files: Vec<PathBuf> = [".h5", ".fits", "-psf.fits"]
+    let files: Vec<PathBuf> = [".h5", ".fits", "-psf.fits", ".png", "-psf.png"]
         .iter()
         .map(|x| with_suffix(&out, x))
         .collect();
@@ -415,7 +415,7 @@ fn failed_run_leaves_earlier_output_untouched() {
         v
     };
     let names = listing();
-    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.len(), files.len(), "{names:?}");
 
     // A rank fails during the run.
     let r = mpirun(

@@ -171,3 +171,69 @@ fn info_describes_visibility_file_image_and_fits() {
     let missing = rimager(&["info", s(&d.join("nope.h5"))], &[]);
     missing.assert_failed().assert_stderr_has(&["nope.h5"]);
 }
+
+/// `hh:mm:ss.sss` → degrees (×15) or `±dd:mm:ss.ss` → degrees.
+fn sexagesimal_deg(s: &str, hours: bool) -> f64 {
+    let neg = s.starts_with('-');
+    let p: Vec<f64> = s
+        .trim_start_matches(['+', '-'])
+        .split(':')
+        .map(|x| {
+            x.parse()
+                .unwrap_or_else(|_| panic!("bad sexagesimal {s:?}"))
+        })
+        .collect();
+    let v = p[0] + p[1] / 60.0 + p[2] / 3600.0;
+    let v = if hours { 15.0 * v } else { v };
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+#[test]
+fn info_prints_the_sky_position_of_an_offset_source_within_a_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    // l = +60″ east, m = +32″ north of RA 150°, Dec −30°; cell 4″.
+    let (_, out) = simulate_and_image(dir.path(), &[(1.0, 60.0, 32.0)], 1e-4, 1);
+    // Where the source is on the sky: inverse orthographic projection of (l, m) about the
+    // phase centre (Calabretta & Greisen 2002, §5.1.5), written out independently here.
+    let (l, m) = (
+        (60.0f64 / 3600.0).to_radians(),
+        (32.0f64 / 3600.0).to_radians(),
+    );
+    let (ra0, dec0) = (150.0f64.to_radians(), (-30.0f64).to_radians());
+    let n = (1.0 - l * l - m * m).sqrt();
+    let dec_true = (m * dec0.cos() + n * dec0.sin()).asin();
+    let ra_true = ra0 + l.atan2(n * dec0.cos() - m * dec0.sin());
+    for suffix in [".h5", ".fits"] {
+        let r = rimager(&["info", s(&with_suffix(&out, suffix))], &[]);
+        r.assert_ok();
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("peak"))
+            .unwrap_or_else(|| panic!("no peak line: {r}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let after = |key: &str| {
+            let i = words
+                .iter()
+                .position(|w| *w == key)
+                .unwrap_or_else(|| panic!("no {key} in {line}"));
+            words[i + 1]
+        };
+        let ra = sexagesimal_deg(after("RA"), true).to_radians();
+        let dec = sexagesimal_deg(after("Dec"), false).to_radians();
+        // Angular distance from the true position, arcsec.
+        let cosd = dec.sin() * dec_true.sin() + dec.cos() * dec_true.cos() * (ra - ra_true).cos();
+        let sep = cosd.clamp(-1.0, 1.0).acos().to_degrees() * 3600.0;
+        assert!(
+            sep < 4.0,
+            "{suffix}: printed position is {sep:.3} arcsec off: {line}"
+        );
+        // 0.01″ printing resolution; the source is exactly on a pixel centre here.
+        assert!(sep < 0.2, "{suffix}: {sep} arcsec off: {line}");
+        assert!(r.stdout.contains("robust"), "{r}");
+    }
+}

@@ -6,6 +6,7 @@ mod common;
 
 use common::python::{python_with, run_python};
 use rand::{Rng, SeedableRng};
+use rimager::output::cube::{write_cube_fits, CubeArrays};
 use rimager::output::fits::{write_fits_image, FitsValue, SkyWcs};
 
 const SCRIPT: &str = r#"
@@ -160,4 +161,137 @@ fn astropy_reads_our_fits() {
         r["history"],
         serde_json::json!(["rimager fits_astropy test"])
     );
+}
+
+const CUBE_SCRIPT: &str = r#"
+import json, sys, warnings
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+path, raw, nx, ny, nz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+expected = np.fromfile(raw, dtype='<f4').reshape(nz, ny, nx)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    with fits.open(path) as hdul:
+        hdul.verify('exception')
+        hdr = hdul[0].header
+        data = hdul[0].data.copy()
+        w = WCS(hdr)
+res = {'warnings': [f'{x.category.__name__}: {x.message}' for x in caught]}
+res['shape'] = list(data.shape)
+res['data_equal'] = bool(np.array_equal(data[0], expected, equal_nan=True))
+res['nan_planes'] = [int(k) for k in range(nz) if np.isnan(data[0, k]).all()]
+res['axis_freq'] = [float(w.wcs_pix2world([[nx // 2, ny // 2, k, 0]], 0)[0][2]) for k in range(nz)]
+res['spectral_type'] = w.wcs.ctype[2]
+res['plane_freq'] = [float(hdr['FREQ%04d' % (k + 1)]) for k in range(nz)]
+res['freqreg'] = bool(hdr['FREQREG'])
+c = w.wcs_pix2world([[nx // 2, ny // 2, 0, 0]], 0)[0]
+res['centre'] = [float(c[0]), float(c[1])]
+print(json.dumps(res))
+"#;
+
+/// A FITS cube with a descending FREQ axis and a blanked (NaN) plane reads back in astropy
+/// with the right shape, data, NaNs and per-plane frequencies; an irregular one says so.
+#[test]
+fn astropy_reads_our_fits_cube() {
+    let Some(python) = python_with(
+        &["numpy", "astropy"],
+        "fits_astropy::astropy_reads_our_fits_cube",
+    ) else {
+        return;
+    };
+    let (nx, ny) = (32usize, 24usize);
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(77);
+    let wcs = SkyWcs {
+        ra_deg: 150.0,
+        dec_deg: -30.0,
+        cell_deg: 2.0 / 3600.0,
+        freq_hz: 1.37e9,
+        bandwidth_hz: 6e7,
+    };
+    for (name, freq_hz, regular) in [
+        ("desc.fits", vec![1.39e9, 1.37e9, 1.35e9], true),
+        ("irregular.fits", vec![1.3e9, 1.35e9, 1.5e9], false),
+    ] {
+        let nz = freq_hz.len();
+        let mut image: Vec<f32> = (0..nz * nx * ny)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        image[nx * ny..2 * nx * ny].fill(f32::NAN);
+        let cube = CubeArrays {
+            nx,
+            ny,
+            sum_weights: vec![1.0, 0.0, 2.0],
+            freq_hz: freq_hz.clone(),
+            image: image.clone(),
+            ..Default::default()
+        };
+        let path = dir.path().join(name);
+        let raw = dir.path().join("expected.f32le");
+        std::fs::write(
+            &raw,
+            image
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        write_cube_fits(&path, &cube, &image, &wcs, &[]).unwrap();
+        let out = run_python(
+            &python,
+            CUBE_SCRIPT,
+            &[
+                path.to_str().unwrap(),
+                raw.to_str().unwrap(),
+                &nx.to_string(),
+                &ny.to_string(),
+                &nz.to_string(),
+            ],
+        );
+        let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        println!("{name}: astropy says {r}");
+        assert_eq!(r["warnings"], serde_json::json!([]), "astropy warned");
+        assert_eq!(r["shape"], serde_json::json!([1, nz, ny, nx]));
+        assert_eq!(r["data_equal"], true);
+        assert_eq!(r["nan_planes"], serde_json::json!([1]));
+        assert_eq!(r["spectral_type"], "FREQ");
+        assert_eq!(r["freqreg"], regular);
+        let centre = &r["centre"];
+        assert!(
+            (centre[0].as_f64().unwrap() - 150.0).abs() < 1e-9,
+            "{centre}"
+        );
+        let axis: Vec<f64> = r["axis_freq"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let plane: Vec<f64> = r["plane_freq"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(plane, freq_hz, "FREQnnnn cards");
+        // The linear axis goes through the first two planes; for regular spacing through all.
+        for k in 0..nz {
+            let off = (axis[k] - freq_hz[k]).abs();
+            if regular || k < 2 {
+                assert!(
+                    off < 1e-3,
+                    "{name}: plane {k} axis {} vs {}",
+                    axis[k],
+                    freq_hz[k]
+                );
+            } else {
+                assert!(
+                    off > 1e6,
+                    "{name}: irregular plane {k} unexpectedly on the axis"
+                );
+            }
+        }
+    }
 }

@@ -243,10 +243,12 @@ fn now_iso_utc() -> String {
     iso_utc(secs)
 }
 
-/// Builds the complete primary header (padded to 2880 bytes) for an `nx × ny` image.
+/// Builds the complete primary header (padded to 2880 bytes) for an `nx × ny × nz` image
+/// (`nz` frequency planes).
 fn build_header(
     nx: usize,
     ny: usize,
+    nz: usize,
     wcs: &SkyWcs,
     bunit: &str,
     extra: &[(String, FitsValue)],
@@ -262,7 +264,7 @@ fn build_header(
     h.value("NAXIS", &Int(4), "")?;
     h.value("NAXIS1", &int(nx)?, "RA axis")?;
     h.value("NAXIS2", &int(ny)?, "Dec axis")?;
-    h.value("NAXIS3", &Int(1), "frequency axis")?;
+    h.value("NAXIS3", &int(nz)?, "frequency axis")?;
     h.value("NAXIS4", &Int(1), "Stokes axis")?;
     // Physical value = BZERO + BSCALE * array value (§5.3).
     h.value("BSCALE", &Float(1.0), "")?;
@@ -288,7 +290,11 @@ fn build_header(
     h.value("CTYPE3", &s("FREQ"), "")?;
     h.value("CRPIX3", &Float(1.0), "")?;
     h.value("CRVAL3", &Float(wcs.freq_hz), "")?;
-    h.value("CDELT3", &Float(wcs.bandwidth_hz), "")?;
+    h.value(
+        "CDELT3",
+        &Float(wcs.bandwidth_hz),
+        if nz > 1 { "plane spacing" } else { "bandwidth" },
+    )?;
     h.value("CUNIT3", &s("Hz"), "")?;
     // Stokes axis (WCS paper I, Table 7): 1 = I.
     h.value("CTYPE4", &s("STOKES"), "")?;
@@ -322,17 +328,29 @@ fn build_header(
     Ok(h.into_bytes())
 }
 
-fn validate_image(data: &[f32], nx: usize, ny: usize, wcs: &SkyWcs) -> Result<(), String> {
-    if nx == 0 || ny == 0 {
+fn validate_image(
+    data: &[f32],
+    nx: usize,
+    ny: usize,
+    nz: usize,
+    wcs: &SkyWcs,
+) -> Result<(), String> {
+    if nx == 0 || ny == 0 || nz == 0 {
         return Err(format!(
-            "image dimensions must be positive, got {nx} x {ny}"
+            "image dimensions must be positive, got {nx} x {ny} x {nz}"
         ));
     }
-    match nx.checked_mul(ny) {
+    match nx.checked_mul(ny).and_then(|n| n.checked_mul(nz)) {
         Some(n) if n == data.len() => {}
-        _ => {
+        _ if nz == 1 => {
             return Err(format!(
                 "data has {} values but the image is {nx} x {ny}",
+                data.len()
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "data has {} values but the cube is {nx} x {ny} x {nz}",
                 data.len()
             ))
         }
@@ -350,8 +368,16 @@ fn validate_image(data: &[f32], nx: usize, ny: usize, wcs: &SkyWcs) -> Result<()
     if !(-90.0..=90.0).contains(&wcs.dec_deg) {
         return Err(format!("declination {} is outside [-90, 90]", wcs.dec_deg));
     }
-    if wcs.cell_deg <= 0.0 || wcs.freq_hz <= 0.0 || wcs.bandwidth_hz <= 0.0 {
-        return Err("cell size, frequency and bandwidth must be positive".into());
+    if wcs.cell_deg <= 0.0 || wcs.freq_hz <= 0.0 {
+        return Err("cell size and frequency must be positive".into());
+    }
+    // A single plane's CDELT3 is its bandwidth; a cube's is the plane spacing, negative for
+    // descending frequencies but never zero (the axis would be degenerate).
+    if (nz == 1 && wcs.bandwidth_hz <= 0.0) || wcs.bandwidth_hz == 0.0 {
+        return Err(format!(
+            "CDELT3 = {} Hz: a bandwidth must be positive and a plane spacing non-zero",
+            wcs.bandwidth_hz
+        ));
     }
     Ok(())
 }
@@ -373,12 +399,32 @@ pub fn write_fits_image(
     bunit: &str,
     extra: &[(String, FitsValue)],
 ) -> Result<(), OutputError> {
+    write_fits_cube(path, data, nx, ny, 1, wcs, bunit, extra)
+}
+
+/// Writes an `nx × ny × nz` cube (`nz` frequency planes) as a FITS primary HDU, atomically:
+/// as [`write_fits_image`], with `NAXIS3 = nz`, `data` plane after plane (`[nz][ny][nx]`), and
+/// the spectral axis `FREQ` with `CRVAL3 = wcs.freq_hz` (plane 1, `CRPIX3 = 1`) and
+/// `CDELT3 = wcs.bandwidth_hz` (the plane spacing; negative for descending frequencies;
+/// Greisen et al. 2006, WCS paper III). NaN values are allowed: they are FITS's undefined
+/// (blanked) floating-point pixels (FITS 4.0 §5.3).
+#[allow(clippy::too_many_arguments)]
+pub fn write_fits_cube(
+    path: &Path,
+    data: &[f32],
+    nx: usize,
+    ny: usize,
+    nz: usize,
+    wcs: &SkyWcs,
+    bunit: &str,
+    extra: &[(String, FitsValue)],
+) -> Result<(), OutputError> {
     let invalid = |reason: String| OutputError::Invalid {
         path: path.to_path_buf(),
         reason,
     };
-    validate_image(data, nx, ny, wcs).map_err(invalid)?;
-    let header = build_header(nx, ny, wcs, bunit, extra, &now_iso_utc()).map_err(invalid)?;
+    validate_image(data, nx, ny, nz, wcs).map_err(invalid)?;
+    let header = build_header(nx, ny, nz, wcs, bunit, extra, &now_iso_utc()).map_err(invalid)?;
     write_atomically(path, |w| {
         w.write_all(&header)?;
         // Big-endian IEEE-754 binary32, first axis (x) fastest (FITS 4.0 §5.1, §5.3).
@@ -398,6 +444,21 @@ pub fn write_fits_image(
 
 /// What [`read_fits_image`] returns: `(data, nx, ny, cards)`.
 pub type FitsImage = (Vec<f32>, usize, usize, Vec<(String, String)>);
+
+/// What [`read_fits_cube`] returns: data `[nz][ny][nx]`, its shape and the header cards.
+#[derive(Clone, Debug)]
+pub struct FitsCube {
+    /// The values, plane after plane.
+    pub data: Vec<f32>,
+    /// `NAXIS1`.
+    pub nx: usize,
+    /// `NAXIS2`.
+    pub ny: usize,
+    /// `NAXIS3` (1 when absent).
+    pub nz: usize,
+    /// `(keyword, value text)` pairs in header order.
+    pub cards: Vec<(String, String)>,
+}
 
 /// Parses a card's value field (columns 11–80): strings are unquoted with `''` → `'` and
 /// trailing blanks removed (§4.2.1.1); other values are the text before any `/` comment,
@@ -432,6 +493,22 @@ fn parse_value(field: &str) -> Option<String> {
 /// with `BSCALE`/`BZERO` applied, and `cards` as `(keyword, value text)` pairs in header
 /// order (strings unquoted; `COMMENT`/`HISTORY` text as the value; `END` excluded).
 pub fn read_fits_image(path: &Path) -> Result<FitsImage, OutputError> {
+    let c = read_fits_cube(path)?;
+    if c.nz != 1 {
+        return Err(OutputError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!(
+                "axes beyond the second must have length 1, got a cube of {} planes",
+                c.nz
+            ),
+        });
+    }
+    Ok((c.data, c.nx, c.ny, c.cards))
+}
+
+/// Reads back a FITS file as written by [`write_fits_cube`] (or [`write_fits_image`]): a
+/// primary HDU with `BITPIX = -32`, `NAXIS >= 2` and every axis beyond the third of length 1.
+pub fn read_fits_cube(path: &Path) -> Result<FitsCube, OutputError> {
     let bytes = std::fs::read(path).map_err(|e| OutputError::Io {
         path: path.to_path_buf(),
         op: "read FITS file",
@@ -501,14 +578,16 @@ pub fn read_fits_image(path: &Path) -> Result<FitsImage, OutputError> {
         let n = usize::try_from(n).map_err(|_| bad(format!("NAXIS{i} = {n}")))?;
         dims.push(n);
     }
-    if dims[2..].iter().any(|&n| n != 1) {
+    if dims.len() > 3 && dims[3..].iter().any(|&n| n != 1) {
         return Err(bad(format!(
-            "axes beyond the second must have length 1, got {dims:?}"
+            "axes beyond the third must have length 1, got {dims:?}"
         )));
     }
     let (nx, ny) = (dims[0], dims[1]);
+    let nz = dims.get(2).copied().unwrap_or(1);
     let n = nx
         .checked_mul(ny)
+        .and_then(|n| n.checked_mul(nz))
         .ok_or_else(|| bad("image size overflows".into()))?;
     let end = n
         .checked_mul(4)
@@ -516,7 +595,7 @@ pub fn read_fits_image(path: &Path) -> Result<FitsImage, OutputError> {
         .ok_or_else(|| bad("image size overflows".into()))?;
     if bytes.len() < end {
         return Err(bad(format!(
-            "file is {} bytes, but the header and {nx} x {ny} data need {end}",
+            "file is {} bytes, but the header and {nx} x {ny} x {nz} data need {end}",
             bytes.len()
         )));
     }
@@ -533,7 +612,13 @@ pub fn read_fits_image(path: &Path) -> Result<FitsImage, OutputError> {
             }
         })
         .collect();
-    Ok((data, nx, ny, cards))
+    Ok(FitsCube {
+        data,
+        nx,
+        ny,
+        nz,
+        cards,
+    })
 }
 
 #[cfg(test)]
@@ -570,7 +655,7 @@ mod tests {
                 FitsValue::Str("made by a test".into()),
             ),
         ];
-        let h = build_header(64, 48, &wcs(), "JY/BEAM", &extra, "2024-01-02T03:04:05").unwrap();
+        let h = build_header(64, 48, 1, &wcs(), "JY/BEAM", &extra, "2024-01-02T03:04:05").unwrap();
         assert_eq!(h.len() % BLOCK, 0);
         assert!(h.iter().all(|&b| (0x20..=0x7E).contains(&b)));
         let cards: Vec<&str> = h

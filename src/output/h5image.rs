@@ -1,11 +1,17 @@
 //! The rimager image file (HDF5): `/image` and `/psf`, float32 `[ny, nx]`, row 0 south and
 //! column 0 east (the orientation FITS viewers show: east left, north up), phase centre at
 //! pixel `(nx/2, ny/2)`; root attributes describe how it was made (see [`ImageInfo`]).
+//!
+//! With a channel cube (`image.channels_out > 1`) also `/cube` (and `/cube_psf`), float32
+//! `[nplane, ny, nx]` (NaN planes where a channel group had no usable sample), and per plane
+//! `/cube_freq_hz` (float64, centre frequency), `/cube_sum_weights` (float64),
+//! `/cube_vis_used`, `/cube_chan_first`, `/cube_chan_count` (uint64).
 use std::path::Path;
 
 use hdf5::types::VarLenUnicode;
 use ndarray::ArrayView2;
 
+use super::cube::CubeArrays;
 use super::{commit_temp, temp_path_for, OutputError};
 
 /// Everything recorded about an image (all become root attributes of the same name).
@@ -98,6 +104,17 @@ pub fn write_image_h5(
     psf: Option<&[f32]>,
     info: &ImageInfo,
 ) -> Result<(), OutputError> {
+    write_image_h5_with_cube(path, image, psf, info, None)
+}
+
+/// [`write_image_h5`] plus, if given, a channel cube (`/cube*` datasets).
+pub fn write_image_h5_with_cube(
+    path: &Path,
+    image: &[f32],
+    psf: Option<&[f32]>,
+    info: &ImageInfo,
+    cube: Option<&CubeArrays>,
+) -> Result<(), OutputError> {
     let (nx, ny) = (info.nx, info.ny);
     let bad = |what: &str, n: usize| OutputError::Invalid {
         path: path.to_path_buf(),
@@ -109,6 +126,29 @@ pub fn write_image_h5(
     if let Some(p) = psf {
         if p.len() != nx * ny {
             return Err(bad("psf", p.len()));
+        }
+    }
+    if let Some(c) = cube {
+        let n = c.nplane() * nx * ny;
+        let ok = (c.nx, c.ny) == (nx, ny)
+            && c.image.len() == n
+            && c.psf.as_ref().is_none_or(|p| p.len() == n)
+            && [
+                c.sum_weights.len(),
+                c.vis_used.len(),
+                c.chan_first.len(),
+                c.chan_count.len(),
+            ]
+            .iter()
+            .all(|&l| l == c.nplane());
+        if !ok {
+            return Err(OutputError::Invalid {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "cube arrays do not match {} planes of {nx} x {ny}",
+                    c.nplane()
+                ),
+            });
         }
     }
     let tmp = temp_path_for(path);
@@ -129,6 +169,44 @@ pub fn write_image_h5(
         write("image", image)?;
         if let Some(p) = psf {
             write("psf", p)?;
+        }
+        if let Some(c) = cube {
+            let write3 =
+                |name: &str, data: &[f32]| -> Result<(), OutputError> {
+                    let view = ndarray::ArrayView3::from_shape((c.nplane(), ny, nx), data)
+                        .map_err(|e| OutputError::Invalid {
+                            path: path.to_path_buf(),
+                            reason: e.to_string(),
+                        })?;
+                    f.new_dataset_builder()
+                        .with_data(&view)
+                        .create(name)
+                        .map_err(h5(path, format!("writing /{name}")))?;
+                    Ok(())
+                };
+            write3("cube", &c.image)?;
+            if let Some(p) = &c.psf {
+                write3("cube_psf", p)?;
+            }
+            let w1f = |name: &str, v: &[f64]| {
+                f.new_dataset_builder()
+                    .with_data(v)
+                    .create(name)
+                    .map(|_| ())
+                    .map_err(h5(path, format!("writing /{name}")))
+            };
+            let w1u = |name: &str, v: &[u64]| {
+                f.new_dataset_builder()
+                    .with_data(v)
+                    .create(name)
+                    .map(|_| ())
+                    .map_err(h5(path, format!("writing /{name}")))
+            };
+            w1f("cube_freq_hz", &c.freq_hz)?;
+            w1f("cube_sum_weights", &c.sum_weights)?;
+            w1u("cube_vis_used", &c.vis_used)?;
+            w1u("cube_chan_first", &c.chan_first)?;
+            w1u("cube_chan_count", &c.chan_count)?;
         }
         let fa = |name: &str, v: f64| -> Result<(), OutputError> {
             f.new_attr::<f64>()
@@ -205,6 +283,8 @@ pub struct ImageFile {
     pub psf: Option<Vec<f32>>,
     /// The attributes (string ones empty when absent).
     pub info: ImageInfo,
+    /// The channel cube, if the file has one.
+    pub cube: Option<CubeArrays>,
 }
 
 /// Reads an image file written by [`write_image_h5`].
@@ -281,7 +361,57 @@ pub fn read_image_h5(path: &Path) -> Result<ImageFile, OutputError> {
         w_step_lambda: fa("w_step_lambda"),
         w_nshift: fa("w_nshift"),
     };
-    Ok(ImageFile { image, psf, info })
+    let cube = match f.dataset("cube") {
+        Ok(ds) => {
+            let shape = ds.shape();
+            if shape.len() != 3 || shape[1] != info.ny || shape[2] != info.nx {
+                return Err(malformed(format!(
+                    "/cube has shape {shape:?}, expected [nplane, {}, {}]",
+                    info.ny, info.nx
+                )));
+            }
+            let r1f = |n: &str| -> Result<Vec<f64>, OutputError> {
+                f.dataset(n)
+                    .and_then(|d| d.read_raw::<f64>())
+                    .map_err(h5(path, format!("reading /{n}")))
+            };
+            let r1u = |n: &str| -> Result<Vec<u64>, OutputError> {
+                f.dataset(n)
+                    .and_then(|d| d.read_raw::<u64>())
+                    .map_err(h5(path, format!("reading /{n}")))
+            };
+            let c = CubeArrays {
+                nx: info.nx,
+                ny: info.ny,
+                freq_hz: r1f("cube_freq_hz")?,
+                sum_weights: r1f("cube_sum_weights")?,
+                vis_used: r1u("cube_vis_used")?,
+                chan_first: r1u("cube_chan_first")?,
+                chan_count: r1u("cube_chan_count")?,
+                image: ds.read_raw().map_err(h5(path, "reading /cube"))?,
+                psf: match f.dataset("cube_psf") {
+                    Ok(p) => Some(p.read_raw::<f32>().map_err(h5(path, "reading /cube_psf"))?),
+                    Err(_) => None,
+                },
+            };
+            if c.freq_hz.len() != shape[0] || c.sum_weights.len() != shape[0] {
+                return Err(malformed(format!(
+                    "/cube has {} planes but /cube_freq_hz has {} and /cube_sum_weights {}",
+                    shape[0],
+                    c.freq_hz.len(),
+                    c.sum_weights.len()
+                )));
+            }
+            Some(c)
+        }
+        Err(_) => None,
+    };
+    Ok(ImageFile {
+        image,
+        psf,
+        info,
+        cube,
+    })
 }
 
 #[cfg(test)]
@@ -304,8 +434,27 @@ mod tests {
             vis_used: 17,
             ..Default::default()
         };
-        write_image_h5(&path, &image, Some(&psf), &info).unwrap();
+        let cube = CubeArrays {
+            nx,
+            ny,
+            freq_hz: vec![1.4e9, 1.2e9],
+            sum_weights: vec![3.0, 0.0],
+            vis_used: vec![10, 0],
+            chan_first: vec![0, 2],
+            chan_count: vec![2, 1],
+            image: (0..2 * nx * ny)
+                .map(|i| if i < nx * ny { i as f32 } else { f32::NAN })
+                .collect(),
+            psf: None,
+        };
+        write_image_h5_with_cube(&path, &image, Some(&psf), &info, Some(&cube)).unwrap();
         let back = read_image_h5(&path).unwrap();
+        let bc = back.cube.as_ref().unwrap();
+        assert_eq!(bc.freq_hz, cube.freq_hz);
+        assert_eq!(bc.chan_count, cube.chan_count);
+        assert_eq!(bc.image[..nx * ny], cube.image[..nx * ny]);
+        assert!(bc.image[nx * ny..].iter().all(|v| v.is_nan()));
+        assert!(bc.psf.is_none());
         assert_eq!(back.image, image);
         assert_eq!(back.psf.unwrap(), psf);
         assert_eq!(back.info.cell_arcsec, 1.5);

@@ -7,8 +7,10 @@
 //! complete new one, never a half-written file, and a failed run leaves any earlier output
 //! untouched.
 
+pub mod cube;
 pub mod fits;
 pub mod h5image;
+pub mod png;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -189,6 +189,7 @@ fn image_planes<T: Real>(
             0..meta.nrow,
             cfg.input.chunk_rows,
             &meta.freq_hz,
+            0..meta.nchan(),
             mode,
             weights,
             times.as_deref_mut(),
