@@ -19,6 +19,10 @@
 //!   `exp(−(u² + v²) / (2σ²))` with `σ = 1/(2π σ_l)`, `σ_l = θ / (2√(2 ln 2))`: the taper whose
 //!   Fourier transform is a Gaussian of FWHM θ. Like WSClean, (u, v) is that of the cell
 //!   (`u = (x − nx/2)/(nx·cell)`, `v = y/(ny·cell)`), not of the sample.
+//! * **No rank filter.** WSClean by default also clips every cell factor above 3 × the mean of
+//!   the non-zero factors in a 16 × 16 window (`-weighting-rank-filter 3`,
+//!   `ImageWeights::RankFilter`); rimager does not, so it matches WSClean run with
+//!   `-weighting-rank-filter 0` (see `benchmarks/results/real-data-wsclean.md`).
 //!
 //! Each MPI rank counts its own samples; the grids are summed over ranks (allreduce), so the
 //! weights, and the image, do not depend on the number of ranks. The same selection rule as the
