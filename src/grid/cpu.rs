@@ -438,19 +438,9 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
         freq_hz: &[f64],
         mode: GridMode,
     ) -> Result<GridCounts, GridError> {
-        let nrow = chunk.nrow();
-        let nblocks = (4 * rayon::current_num_threads()).min(nrow.max(1));
-        let parts: Vec<(Block<T>, GridCounts)> = (0..nblocks)
-            .into_par_iter()
-            .map(|b| {
-                self.make_block(
-                    chunk,
-                    freq_hz,
-                    crate::vis::split_range(nrow, nblocks, b),
-                    mode,
-                )
-            })
-            .collect();
+        let parts: Vec<(Block<T>, GridCounts)> = super::par_row_blocks(chunk.nrow(), |rows| {
+            self.make_block(chunk, freq_hz, rows, mode)
+        });
         let mut counts = GridCounts::default();
         for (b, c) in parts {
             counts.merge(&c);

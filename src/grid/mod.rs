@@ -381,6 +381,21 @@ pub fn place_samples_in_plane(
     counts
 }
 
+/// Runs `f` on blocks of the rows `0..nrow` in parallel (about four blocks per rayon thread,
+/// so uneven blocks balance) and returns the results in row order: how both backends turn a
+/// chunk into per-block sample records.
+pub fn par_row_blocks<R: Send>(
+    nrow: usize,
+    f: impl Fn(std::ops::Range<usize>) -> R + Sync + Send,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    let nblocks = (4 * rayon::current_num_threads()).min(nrow.max(1));
+    (0..nblocks)
+        .into_par_iter()
+        .map(|b| f(crate::vis::split_range(nrow, nblocks, b)))
+        .collect()
+}
+
 /// A convolutional gridder: accumulates chunks onto a complex grid `[nv][nu]` (row = v).
 pub trait Gridder<T: Real> {
     /// Grids every usable sample of `chunk`, whose channel frequencies are `freq_hz`.

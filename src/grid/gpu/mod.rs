@@ -51,7 +51,6 @@ use cudarc::driver::{
     DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
 use num_complex::Complex;
-use rayon::prelude::*;
 use tracing::{debug, info};
 
 use super::{
@@ -895,21 +894,10 @@ impl<T: Real> GpuGridder<T> {
         freq_hz: &[f64],
         mode: GridMode,
     ) -> Result<GridCounts, GpuError> {
-        let nrow = chunk.nrow();
-        let nblocks = (4 * rayon::current_num_threads()).min(nrow.max(1));
-        let parts: Vec<(HostRecords<T>, GridCounts)> = (0..nblocks)
-            .into_par_iter()
-            .map(|b| {
-                make_records::<T>(
-                    &self.geom,
-                    chunk,
-                    freq_hz,
-                    crate::vis::split_range(nrow, nblocks, b),
-                    mode,
-                    self.plane.as_ref(),
-                )
-            })
-            .collect();
+        let parts: Vec<(HostRecords<T>, GridCounts)> =
+            super::par_row_blocks(chunk.nrow(), |rows| {
+                make_records::<T>(&self.geom, chunk, freq_hz, rows, mode, self.plane.as_ref())
+            });
         let mut counts = GridCounts::default();
         for (r, c) in parts {
             counts.merge(&c);

@@ -140,6 +140,22 @@ __device__ __forceinline__ void flush_tile(const real* sre, const real* sim, uns
     }
 }
 
+// A spreading block's subproblem: its tile and record range [start, end), and the tile's
+// shared-memory buffer zeroed (the caller synchronises before adding to it).
+__device__ __forceinline__ void begin_subproblem(const unsigned* __restrict__ sub_tile,
+                                                 const unsigned* __restrict__ sub_start,
+                                                 const unsigned* __restrict__ offsets,
+                                                 real* sre, real* sim, unsigned* tile,
+                                                 unsigned* start, unsigned* end) {
+    *tile = sub_tile[blockIdx.x];
+    *start = sub_start[blockIdx.x];
+    *end = min(*start + MAXSUB, offsets[*tile + 1]);
+    for (unsigned i = threadIdx.x; i < BW * BW; i += blockDim.x) {
+        sre[i] = real(0);
+        sim[i] = real(0);
+    }
+}
+
 // One thread block per subproblem, one thread per record ("thread" method): each thread
 // evaluates the W kernel values per axis by Horner's rule in x = 2s - 1 (the CPU path's
 // polynomial) and adds its record's W x W footprint into the tile's shared-memory buffer
@@ -158,13 +174,8 @@ extern "C" __global__ void spread_thread(const unsigned* __restrict__ sub_tile,
     extern __shared__ unsigned char smem_raw[];
     real* sre = reinterpret_cast<real*>(smem_raw);
     real* sim = sre + BW * BW;
-    unsigned tile = sub_tile[blockIdx.x];
-    unsigned start = sub_start[blockIdx.x];
-    unsigned end = min(start + MAXSUB, offsets[tile + 1]);
-    for (unsigned i = threadIdx.x; i < BW * BW; i += blockDim.x) {
-        sre[i] = real(0);
-        sim[i] = real(0);
-    }
+    unsigned tile, start, end;
+    begin_subproblem(sub_tile, sub_start, offsets, sre, sim, &tile, &start, &end);
     __syncthreads();
     for (unsigned r = start + threadIdx.x; r < end; r += blockDim.x) {
         unsigned d = duv[r];
@@ -222,13 +233,8 @@ extern "C" __global__ void spread_warp(const unsigned* __restrict__ sub_tile,
     extern __shared__ unsigned char smem_raw[];
     real* sre = reinterpret_cast<real*>(smem_raw);
     real* sim = sre + BW * BW;
-    unsigned tile = sub_tile[blockIdx.x];
-    unsigned start = sub_start[blockIdx.x];
-    unsigned end = min(start + MAXSUB, offsets[tile + 1]);
-    for (unsigned i = threadIdx.x; i < BW * BW; i += blockDim.x) {
-        sre[i] = real(0);
-        sim[i] = real(0);
-    }
+    unsigned tile, start, end;
+    begin_subproblem(sub_tile, sub_start, offsets, sre, sim, &tile, &start, &end);
     const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
     const unsigned q = lane / W;          // record slot of this lane
     const unsigned k = lane - q * W;      // its column (and row) in the footprint
