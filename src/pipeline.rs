@@ -427,27 +427,7 @@ pub fn run_image(
         return finish_image(cfg, dist, products, None, metrics_path);
     }
     let geom = plan(&params, nvis_total)?;
-    if dist.is_root() {
-        info!(
-            "{} rows x {} channels from {}; image {}x{} cell {:.4} arcsec; epsilon {:e}: kernel W={} beta={:.3} \
-             sigma={:.2}, grid {}x{}, {} on {} rank(s) x {} thread(s)",
-            meta.nrow,
-            meta.nchan(),
-            source.name(cfg),
-            params.nx,
-            params.ny,
-            cell / RAD_PER_ARCSEC,
-            params.epsilon,
-            geom.kernel.width,
-            geom.kernel.beta,
-            geom.kernel.oversampling,
-            geom.nu,
-            geom.nv,
-            if cfg.use_double() { "float64" } else { "float32" },
-            dist.size(),
-            threads
-        );
-    }
+    log_plan(cfg, dist, &source, &meta, &params, &geom, None, threads);
     let (cube_meta, cube_geom) = (meta.clone(), geom.clone());
     let products = if cfg.use_double() {
         image_with::<f64>(cfg, dist, &source, meta, geom, weights, &mut times, threads)?
@@ -467,6 +447,49 @@ pub fn run_image(
     };
     let t_cube = t_cube.elapsed().as_secs_f64();
     finish_image(cfg, dist, products, cube.map(|c| (c, t_cube)), metrics_path)
+}
+
+/// Logs (rank 0) what is about to be imaged and how: data, image, kernel and grid, w-planes
+/// when w-stacking, precision and the rank × thread layout.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn log_plan(
+    cfg: &Config,
+    dist: &Dist,
+    source: &VisSource,
+    meta: &VisMeta,
+    params: &ImageParams,
+    geom: &GridGeometry,
+    planes: Option<&crate::wstack::WPlanes>,
+    threads: usize,
+) {
+    if !dist.is_root() {
+        return;
+    }
+    let w = planes.map_or(String::new(), |p| {
+        format!(
+            "; w-stacking: {} w-planes, w0 {:.2} dw {:.3} wavelengths, nshift {:.3e}",
+            p.nplanes, p.w0, p.dw, p.nshift
+        )
+    });
+    info!(
+        "{} rows x {} channels from {}; image {}x{} cell {:.4} arcsec; epsilon {:e}{w}: kernel W={} beta={:.3} \
+         sigma={:.2}, grid {}x{}, {} on {} rank(s) x {} thread(s)",
+        meta.nrow,
+        meta.nchan(),
+        source.name(cfg),
+        params.nx,
+        params.ny,
+        params.cell_rad / RAD_PER_ARCSEC,
+        params.epsilon,
+        geom.kernel.width,
+        geom.kernel.beta,
+        geom.kernel.oversampling,
+        geom.nu,
+        geom.nv,
+        if cfg.use_double() { "float64" } else { "float32" },
+        dist.size(),
+        threads
+    );
 }
 
 /// Writes the products (with the channel cube and the seconds it took, if any) and the

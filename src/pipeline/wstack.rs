@@ -127,32 +127,16 @@ pub(super) fn run(
     threads: usize,
 ) -> Result<Option<ImageProducts>, PipelineError> {
     let WPlan { geom, planes } = plan;
-    if dist.is_root() {
-        info!(
-            "{} rows x {} channels from {}; image {}x{} cell {:.4} arcsec; epsilon {:e}; w-stacking: {} w-planes, \
-             w0 {:.2} dw {:.3} wavelengths, nshift {:.3e}; kernel W={} beta={:.3} sigma={:.2}, grid {}x{}, {} on {} \
-             rank(s) x {} thread(s)",
-            meta.nrow,
-            meta.nchan(),
-            source.name(cfg),
-            params.nx,
-            params.ny,
-            params.cell_rad / crate::constants::RAD_PER_ARCSEC,
-            params.epsilon,
-            planes.nplanes,
-            planes.w0,
-            planes.dw,
-            planes.nshift,
-            geom.kernel.width,
-            geom.kernel.beta,
-            geom.kernel.oversampling,
-            geom.nu,
-            geom.nv,
-            if cfg.use_double() { "float64" } else { "float32" },
-            dist.size(),
-            threads
-        );
-    }
+    super::log_plan(
+        cfg,
+        dist,
+        source,
+        &meta,
+        params,
+        &geom,
+        Some(&planes),
+        threads,
+    );
     if cfg.use_double() {
         run_with::<f64>(
             cfg, dist, source, meta, geom, planes, weights, times, threads,
