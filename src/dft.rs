@@ -25,6 +25,38 @@ pub struct PixelGrid {
     pub cell_rad: f64,
 }
 
+/// The samples of `chunk` that gridding uses (the same rule, [`classify_sample`]), as
+/// `[u, v, w, wt·Re V, wt·Im V]` (coordinates in wavelengths, `V = 1` for the PSF), and the
+/// sum of their weights `wt`.
+fn used_samples(
+    chunk: &VisChunk,
+    freq_hz: &[f64],
+    cell_rad: f64,
+    mode: GridMode,
+) -> (Vec<[f64; 5]>, f64) {
+    let nchan = freq_hz.len();
+    let mut samples = Vec::new();
+    let mut sumw = 0.0;
+    for row in 0..chunk.nrow() {
+        let [um, vm, wm] = chunk.uvw_m[row];
+        for (ch, f) in freq_hz.iter().enumerate() {
+            let flat = row * nchan + ch;
+            let (u, v) = (um * f / SPEED_OF_LIGHT_M_S, vm * f / SPEED_OF_LIGHT_M_S);
+            if classify_sample(chunk, flat, u, v, cell_rad) != SampleStatus::Used {
+                continue;
+            }
+            let wt = chunk.weight[flat] as f64;
+            sumw += wt;
+            let (re, im) = match mode {
+                GridMode::Dirty => (chunk.vis[flat].re as f64, chunk.vis[flat].im as f64),
+                GridMode::Psf => (1.0, 0.0),
+            };
+            samples.push([u, v, wm * f / SPEED_OF_LIGHT_M_S, wt * re, wt * im]);
+        }
+    }
+    (samples, sumw)
+}
+
 /// Accumulates the un-normalised DFT `Σ w Re[V e^{−2πi(ul+vm)}]` of `chunk` at `pixels` into
 /// `sums`, and returns the sum of the used weights.
 pub fn accumulate(
@@ -36,27 +68,7 @@ pub fn accumulate(
     sums: &mut [f64],
 ) -> f64 {
     let PixelGrid { nx, ny, cell_rad } = grid;
-    let nchan = freq_hz.len();
-    // Used samples as (u, v, w·V) in wavelengths and Jy, f64.
-    let mut samples: Vec<(f64, f64, f64, f64)> = Vec::new();
-    let mut sumw = 0.0;
-    for row in 0..chunk.nrow() {
-        let [um, vm, _] = chunk.uvw_m[row];
-        for (ch, f) in freq_hz.iter().enumerate() {
-            let flat = row * nchan + ch;
-            let (u, v) = (um * f / SPEED_OF_LIGHT_M_S, vm * f / SPEED_OF_LIGHT_M_S);
-            if classify_sample(chunk, flat, u, v, cell_rad) != SampleStatus::Used {
-                continue;
-            }
-            let w = chunk.weight[flat] as f64;
-            sumw += w;
-            let (re, im) = match mode {
-                GridMode::Dirty => (chunk.vis[flat].re as f64, chunk.vis[flat].im as f64),
-                GridMode::Psf => (1.0, 0.0),
-            };
-            samples.push((u, v, w * re, w * im));
-        }
-    }
+    let (samples, sumw) = used_samples(chunk, freq_hz, cell_rad, mode);
     // Pixels in runs of consecutive x on one row: one sin_cos per run and sample, then a
     // complex rotation per pixel (the phase steps by 2π u·cell per pixel along x).
     let mut runs: Vec<(usize, usize, usize)> = Vec::new(); // (first pixel index, x0, y)
@@ -76,7 +88,7 @@ pub fn accumulate(
         .fold(
             || vec![0.0; pixels.len()],
             |mut acc, block| {
-                for &(u, v, re, im) in block {
+                for &[u, v, _, re, im] in block {
                     let step = Complex64::from_polar(1.0, two_pi * u * cell_rad);
                     let ystep = Complex64::from_polar(1.0, -two_pi * v * cell_rad);
                     // Start phasor of the previous run, reused when this run sits directly
@@ -132,27 +144,7 @@ pub fn accumulate_w_term(
     sums: &mut [f64],
 ) -> f64 {
     let PixelGrid { nx, ny, cell_rad } = grid;
-    let nchan = freq_hz.len();
-    let mut samples: Vec<[f64; 5]> = Vec::new();
-    let mut sumw = 0.0;
-    for row in 0..chunk.nrow() {
-        let [um, vm, wm] = chunk.uvw_m[row];
-        for (ch, f) in freq_hz.iter().enumerate() {
-            let flat = row * nchan + ch;
-            let s = f / SPEED_OF_LIGHT_M_S;
-            let (u, v) = (um * s, vm * s);
-            if classify_sample(chunk, flat, u, v, cell_rad) != SampleStatus::Used {
-                continue;
-            }
-            let w = chunk.weight[flat] as f64;
-            sumw += w;
-            let (re, im) = match mode {
-                GridMode::Dirty => (chunk.vis[flat].re as f64, chunk.vis[flat].im as f64),
-                GridMode::Psf => (1.0, 0.0),
-            };
-            samples.push([u, v, wm * s, w * re, w * im]);
-        }
-    }
+    let (samples, sumw) = used_samples(chunk, freq_hz, cell_rad, mode);
     // (l, m, n − 1) per pixel.
     let lmn: Vec<[f64; 3]> = pixels
         .iter()

@@ -530,51 +530,31 @@ fn finish_image(
     Ok(())
 }
 
-/// Grids, reduces and images with precision `T` and imaging `weights`; returns the products
-/// on rank 0.
-#[allow(clippy::too_many_arguments)]
-fn image_with<T: Real>(
+/// Starts sampling this rank's GPU power through NVML while it works (`None` on the CPU
+/// backend or without NVML).
+pub(crate) fn start_power_sampler<T: Real>(
     cfg: &Config,
     dist: &Dist,
-    source: &VisSource,
-    meta: VisMeta,
-    geom: GridGeometry,
-    weights: Option<&ImagingWeights>,
-    times: &mut StageTimes,
-    threads: usize,
-) -> Result<Option<ImageProducts>, PipelineError> {
-    let rows = dist.my_rows(meta.nrow);
-    let mut g: Box<dyn Gridder<T>> = make_gridder::<T>(cfg, dist, &geom)?;
-    // GPU power through NVML while this rank works (none on the CPU backend or without NVML).
-    let power = (g.backend_name() == "gpu")
+    g: &dyn Gridder<T>,
+) -> Option<crate::energy::GpuPowerSampler> {
+    (g.backend_name() == "gpu")
         .then(|| {
             crate::energy::GpuPowerSampler::start(
                 dist.node_local_rank(),
                 std::time::Duration::from_millis(cfg.metrics.gpu_sample_ms),
             )
         })
-        .flatten();
-    let pass = grid_pass(
-        g.as_mut(),
-        source,
-        rows.clone(),
-        cfg.input.chunk_rows,
-        &meta.freq_hz,
-        0..meta.nchan(),
-        GridMode::Dirty,
-        weights,
-        Some(times),
-    )?;
-    // Fault injection for tests: this rank fails while the others wait in the next collective.
-    if std::env::var("RIMAGER_TEST_FAIL_RANK")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        == Some(dist.rank())
-    {
-        return Err(PipelineError::Injected(dist.rank()));
-    }
-    let local_used = pass.used;
-    let counts = global_counts(dist, &pass);
+        .flatten()
+}
+
+/// Fails when no usable sample is left over all ranks, and warns (rank 0) about samples that
+/// were dropped: beyond the grid, or with NaN/Inf values or weights ≤ 0.
+pub(crate) fn check_counts(
+    cfg: &Config,
+    dist: &Dist,
+    source: &VisSource,
+    counts: &GridCounts,
+) -> Result<(), PipelineError> {
     if counts.sum_weights <= 0.0 || !counts.sum_weights.is_finite() {
         return Err(PipelineError::ZeroWeight {
             source_name: source.name(cfg),
@@ -600,6 +580,85 @@ fn image_with<T: Real>(
             );
         }
     }
+    Ok(())
+}
+
+/// Adds the backend's device stage times, GPU memory and measured GPU energy to `times` and
+/// gathers every rank's metrics to rank 0 (`None` elsewhere).
+pub(crate) fn gather_metrics<T: Real>(
+    dist: &Dist,
+    g: &dyn Gridder<T>,
+    power: Option<crate::energy::GpuPowerSampler>,
+    times: &mut StageTimes,
+    local_used: u64,
+    threads: usize,
+) -> Option<RunMetrics> {
+    if let Some(t) = g.device_stage_times() {
+        info!(
+            "rank {}: GPU stage times (CUDA events, image and PSF): H2D {:.4} s, bucketing {:.4} s, \
+             gridding {:.4} s, FFT {:.4} s, correction {:.4} s, D2H {:.4} s",
+            dist.rank(),
+            t.h2d_s,
+            t.bucket_s,
+            t.grid_s,
+            t.fft_s,
+            t.correct_s,
+            t.d2h_s
+        );
+        for (stage, secs) in [
+            ("gpu_h2d", t.h2d_s),
+            ("gpu_bucket", t.bucket_s),
+            ("gpu_grid", t.grid_s),
+            ("gpu_fft", t.fft_s),
+            ("gpu_correct", t.correct_s),
+            ("gpu_d2h", t.d2h_s),
+        ] {
+            times.add(stage, secs);
+        }
+    }
+    times.gpu_mem_bytes = g.device_memory_bytes();
+    times.gpu_energy_j = power.and_then(|p| p.finish()).map(|r| r.energy_j);
+    RunMetrics::gather(dist, times, local_used, threads, g.backend_name())
+}
+
+/// Grids, reduces and images with precision `T` and imaging `weights`; returns the products
+/// on rank 0.
+#[allow(clippy::too_many_arguments)]
+fn image_with<T: Real>(
+    cfg: &Config,
+    dist: &Dist,
+    source: &VisSource,
+    meta: VisMeta,
+    geom: GridGeometry,
+    weights: Option<&ImagingWeights>,
+    times: &mut StageTimes,
+    threads: usize,
+) -> Result<Option<ImageProducts>, PipelineError> {
+    let rows = dist.my_rows(meta.nrow);
+    let mut g: Box<dyn Gridder<T>> = make_gridder::<T>(cfg, dist, &geom)?;
+    let power = start_power_sampler(cfg, dist, g.as_ref());
+    let pass = grid_pass(
+        g.as_mut(),
+        source,
+        rows.clone(),
+        cfg.input.chunk_rows,
+        &meta.freq_hz,
+        0..meta.nchan(),
+        GridMode::Dirty,
+        weights,
+        Some(times),
+    )?;
+    // Fault injection for tests: this rank fails while the others wait in the next collective.
+    if std::env::var("RIMAGER_TEST_FAIL_RANK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        == Some(dist.rank())
+    {
+        return Err(PipelineError::Injected(dist.rank()));
+    }
+    let local_used = pass.used;
+    let counts = global_counts(dist, &pass);
+    check_counts(cfg, dist, source, &counts)?;
     times.time("reduce", || reduce_grid(dist, g.as_mut()))?;
     let mut image = None;
     if dist.is_root() {
@@ -630,32 +689,7 @@ fn image_with<T: Real>(
         }
         times.add("psf", t.elapsed().as_secs_f64());
     }
-    if let Some(t) = g.device_stage_times() {
-        info!(
-            "rank {}: GPU stage times (CUDA events, image and PSF): H2D {:.4} s, bucketing {:.4} s, \
-             gridding {:.4} s, FFT {:.4} s, correction {:.4} s, D2H {:.4} s",
-            dist.rank(),
-            t.h2d_s,
-            t.bucket_s,
-            t.grid_s,
-            t.fft_s,
-            t.correct_s,
-            t.d2h_s
-        );
-        for (stage, secs) in [
-            ("gpu_h2d", t.h2d_s),
-            ("gpu_bucket", t.bucket_s),
-            ("gpu_grid", t.grid_s),
-            ("gpu_fft", t.fft_s),
-            ("gpu_correct", t.correct_s),
-            ("gpu_d2h", t.d2h_s),
-        ] {
-            times.add(stage, secs);
-        }
-    }
-    times.gpu_mem_bytes = g.device_memory_bytes();
-    times.gpu_energy_j = power.and_then(|p| p.finish()).map(|r| r.energy_j);
-    let metrics = RunMetrics::gather(dist, times, local_used, threads, g.backend_name());
+    let metrics = gather_metrics(dist, g.as_ref(), power, times, local_used, threads);
     Ok(match (image, metrics) {
         (Some(image), Some(metrics)) => Some(ImageProducts {
             image,

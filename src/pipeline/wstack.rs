@@ -17,7 +17,7 @@ use crate::constants::SPEED_OF_LIGHT_M_S;
 use crate::dist::Dist;
 use crate::grid::{GridCounts, GridGeometry, GridMode, Real};
 use crate::image::{finish_w_image, plan_w, w_screen, ImageParams};
-use crate::metrics::{RunMetrics, StageTimes};
+use crate::metrics::StageTimes;
 use crate::vis::{row_chunks, VisMeta};
 use crate::wstack::{nm1_range, w_term_matters, WPlanes};
 
@@ -240,6 +240,7 @@ fn run_with<T: Real>(
     threads: usize,
 ) -> Result<Option<ImageProducts>, PipelineError> {
     let mut g = make_gridder::<T>(cfg, dist, &geom)?;
+    let power = super::start_power_sampler(cfg, dist, g.as_ref());
     let (image, counts) = image_planes(
         cfg,
         dist,
@@ -251,23 +252,7 @@ fn run_with<T: Real>(
         weights,
         Some(times),
     )?;
-    if counts.sum_weights <= 0.0 || !counts.sum_weights.is_finite() {
-        return Err(PipelineError::ZeroWeight {
-            source_name: source.name(cfg),
-            used: counts.used,
-            flagged: counts.flagged,
-            invalid: counts.invalid,
-            outside: counts.outside,
-        });
-    }
-    if dist.is_root() && counts.outside > 0 {
-        warn!(
-            "{} of {} samples lie beyond the grid (|u| or |v| x cell >= 1/2) and were dropped; choose a smaller \
-             cell_arcsec to keep them",
-            counts.outside,
-            counts.used + counts.outside + counts.invalid + counts.flagged
-        );
-    }
+    super::check_counts(cfg, dist, source, &counts)?;
     let mut psf = None;
     if cfg.image.psf {
         let t = std::time::Instant::now();
@@ -285,7 +270,7 @@ fn run_with<T: Real>(
         .0;
         times.add("psf", t.elapsed().as_secs_f64());
     }
-    let metrics = RunMetrics::gather(dist, times, counts.used, threads, g.backend_name());
+    let metrics = super::gather_metrics(dist, g.as_ref(), power, times, counts.used, threads);
     Ok(match (image, metrics) {
         (Some(image), Some(metrics)) => Some(ImageProducts {
             image,

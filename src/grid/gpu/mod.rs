@@ -841,12 +841,7 @@ impl<T: Real> GpuGridder<T> {
             let timer = Timer::new(&self.ctx)?;
             let s = self.stream.clone();
             timer.start(&s)?;
-            let bounce = match self.bounce.as_mut() {
-                Some(b) => b,
-                None => self
-                    .bounce
-                    .insert(Bounce::with_piece_bytes(&s, BOUNCE_BYTES)?),
-            };
+            let bounce = Bounce::get_or_make(&mut self.bounce, &s, BOUNCE_BYTES)?;
             bounce.upload(
                 &s,
                 bytemuck::cast_slice::<Complex<T>, T>(&self.host_grid),
@@ -918,12 +913,7 @@ impl<T: Real> GpuGridder<T> {
         let timer = Timer::new(&self.ctx)?;
         let s = self.stream.clone();
         timer.start(&s)?;
-        let bounce = match self.bounce.as_mut() {
-            Some(b) => b,
-            None => self
-                .bounce
-                .insert(Bounce::with_piece_bytes(&s, BOUNCE_BYTES)?),
-        };
+        let bounce = Bounce::get_or_make(&mut self.bounce, &s, BOUNCE_BYTES)?;
         bounce.download(
             &s,
             &self.grid,
@@ -970,12 +960,7 @@ impl<T: Real> GpuGridder<T> {
         let correct_s = timer.stop(&s)?;
         timer.start(&s)?;
         let mut img = vec![0.0f64; self.image.len()];
-        let bounce = match self.bounce_image.as_mut() {
-            Some(b) => b,
-            None => self
-                .bounce_image
-                .insert(Bounce::with_piece_bytes(&s, BOUNCE_BYTES)?),
-        };
+        let bounce = Bounce::get_or_make(&mut self.bounce_image, &s, BOUNCE_BYTES)?;
         bounce.download(&s, &self.image, &mut img)?;
         self.times.d2h_s += timer.stop(&s)?;
         self.times.fft_s += fft_s;
@@ -1038,9 +1023,9 @@ impl<T: Real> GpuGridder<T> {
         let s = self.stream.clone();
         let timer = Timer::new(&self.ctx)?;
         timer.start(&s)?;
-        let out = s
-            .clone_dtoh(sum)
-            .map_err(drv("cuMemcpyDtoH(w-plane sum)"))?;
+        let mut out = vec![0.0f64; sum.len()];
+        Bounce::get_or_make(&mut self.bounce_image, &s, BOUNCE_BYTES)?
+            .download(&s, sum, &mut out)?;
         self.times.d2h_s += timer.stop(&s)?;
         s.memset_zeros(sum)
             .map_err(drv("cuMemsetD8(w-plane sum)"))?;

@@ -57,6 +57,19 @@ impl<V: DeviceRepr + ValidAsZeroBits + Copy + Send + Sync> Bounce<V> {
         })
     }
 
+    /// The bounce buffers in `slot`, made with `piece_bytes` per piece on first use.
+    pub(super) fn get_or_make<'a>(
+        slot: &'a mut Option<Self>,
+        stream: &Arc<CudaStream>,
+        piece_bytes: usize,
+    ) -> Result<&'a mut Self, GpuError> {
+        if slot.is_none() {
+            *slot = Some(Self::with_piece_bytes(stream, piece_bytes)?);
+        }
+        slot.as_mut()
+            .ok_or_else(|| GpuError::Unsupported("bounce buffers missing".into()))
+    }
+
     fn range(&self, i: usize, n: usize) -> std::ops::Range<usize> {
         i * self.piece..((i + 1) * self.piece).min(n)
     }
