@@ -28,7 +28,7 @@ use rimager::constants::SPEED_OF_LIGHT_M_S;
 use rimager::fft::Fft2d;
 use rimager::grid::cpu::CpuGridder;
 use rimager::grid::{GridGeometry, GridMode, Gridder, Real};
-use rimager::image::{self, ImageParams};
+use rimager::imaging::{self as image, ImageParams};
 use rimager::vis::VisChunk;
 
 /// Image side, pixels.

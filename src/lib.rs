@@ -17,7 +17,7 @@ pub mod dist;
 pub mod energy;
 pub mod fft;
 pub mod grid;
-pub mod image;
+pub mod imaging;
 pub mod info;
 pub mod kernel;
 pub mod kernel_table;

@@ -18,7 +18,7 @@ use crate::dist::Dist;
 use crate::grid::cpu::CpuGridder;
 use crate::grid::gpu::{GpuError, GpuGridder};
 use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, Gridder, Real};
-use crate::image::{plan, ImageParams};
+use crate::imaging::{plan, ImageParams};
 use crate::kernel::KernelError;
 use crate::metrics::{RunMetrics, StageTimes};
 use crate::output::fits::{write_fits_image, FitsValue, SkyWcs};

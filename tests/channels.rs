@@ -13,7 +13,7 @@ use rimager::channels::{channel_groups, group_centre_hz, select_channels};
 use rimager::constants::RAD_PER_ARCSEC;
 use rimager::dft::relative_l2;
 use rimager::grid::GridMode;
-use rimager::image::{image_chunks, plan, ImageParams};
+use rimager::imaging::{image_chunks, plan, ImageParams};
 use rimager::output::fits::read_fits_cube;
 use rimager::output::h5image::read_image_h5;
 use rimager::vis::h5::VisReader;

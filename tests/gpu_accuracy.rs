@@ -13,7 +13,7 @@ use rimager::dft::relative_l2;
 use rimager::grid::cpu::CpuGridder;
 use rimager::grid::gpu::{probe, GpuGridder};
 use rimager::grid::{GridMode, Gridder, Real};
-use rimager::image::{image_chunks_with, plan, ImageParams};
+use rimager::imaging::{image_chunks_with, plan, ImageParams};
 use rimager::vis::VisChunk;
 
 /// Whether a GPU is usable; prints the skip line if not.
@@ -230,14 +230,14 @@ fn wstack<T: Real>(name: &str, eps: f64, mode: GridMode) {
     };
     let fmax = f.freq_hz.iter().cloned().fold(0.0, f64::max);
     let wl = 600.0 * fmax / rimager::constants::SPEED_OF_LIGHT_M_S;
-    let (geom, planes) = rimager::image::plan_w(&p, n, -wl, wl).expect("plan_w");
+    let (geom, planes) = rimager::imaging::plan_w(&p, n, -wl, wl).expect("plan_w");
     let mut gpu = GpuGridder::<T>::new(geom.clone(), 0).expect("GPU gridder");
     let (img_gpu, c_gpu) =
-        rimager::image::image_chunks_wstack_with(&mut gpu, &planes, &f.chunks, &f.freq_hz, mode)
+        rimager::imaging::image_chunks_wstack_with(&mut gpu, &planes, &f.chunks, &f.freq_hz, mode)
             .expect("GPU w-stacking");
     let mut cpu = CpuGridder::<T>::new(geom);
     let (img_cpu, c_cpu) =
-        rimager::image::image_chunks_wstack_with(&mut cpu, &planes, &f.chunks, &f.freq_hz, mode)
+        rimager::imaging::image_chunks_wstack_with(&mut cpu, &planes, &f.chunks, &f.freq_hz, mode)
             .expect("CPU w-stacking");
     assert_eq!(c_gpu, c_cpu);
     assert_eq!(c_gpu.used, n);

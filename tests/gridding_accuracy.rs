@@ -6,7 +6,7 @@ mod common;
 use common::data::{dft_image, random_chunk};
 use rimager::dft::relative_l2;
 use rimager::grid::GridMode;
-use rimager::image::{image_chunks, plan, ImageParams};
+use rimager::imaging::{image_chunks, plan, ImageParams};
 
 fn check(eps: f64, double: bool, nx: usize, ny: usize) -> f64 {
     let freq_hz = [1.0e9, 1.1e9, 1.3e9];

@@ -9,7 +9,7 @@ use common::data::{dft_image, dft_image_w_term, wide_field};
 use rimager::dft::relative_l2;
 use rimager::grid::cpu::CpuGridder;
 use rimager::grid::{GridMode, Real};
-use rimager::image::{image_chunks, image_chunks_wstack_with, plan, plan_w, ImageParams};
+use rimager::imaging::{image_chunks, image_chunks_wstack_with, plan, plan_w, ImageParams};
 
 fn nvis(chunks: &[rimager::vis::VisChunk], nchan: usize) -> u64 {
     chunks.iter().map(|c| (c.nrow() * nchan) as u64).sum()

@@ -16,7 +16,7 @@ use crate::config::{Config, WStacking};
 use crate::constants::SPEED_OF_LIGHT_M_S;
 use crate::dist::Dist;
 use crate::grid::{GridCounts, GridGeometry, GridMode, Real};
-use crate::image::{finish_w_image, plan_w, w_screen, ImageParams};
+use crate::imaging::{finish_w_image, plan_w, w_screen, ImageParams};
 use crate::metrics::StageTimes;
 use crate::vis::{row_chunks, VisMeta};
 use crate::wstack::{nm1_range, w_term_matters, WPlanes};
