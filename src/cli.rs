@@ -389,7 +389,7 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
             if let Some(o) = output {
                 cfg.simulate.output = o;
             }
-            crate::pipeline::run_simulate(&cfg, dist)?;
+            crate::cmd::simulate::run_simulate(&cfg, dist)?;
         }
         Command::Image {
             config,
@@ -397,7 +397,7 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
             metrics,
         } => {
             let cfg = load(&config, Some(&overrides))?;
-            crate::pipeline::run_image(&cfg, dist, metrics.as_deref())?;
+            crate::imaging::run_image(&cfg, dist, metrics.as_deref())?;
         }
         Command::Verify {
             config,
@@ -419,13 +419,13 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
                 cfg.verify.threshold = t;
                 cfg.validate()?;
             }
-            let passed = crate::verify::run_verify(&cfg, &image, dist)?;
+            let passed = crate::cmd::verify::run_verify(&cfg, &image, dist)?;
             if !passed {
                 anyhow::bail!("verification failed: the image differs from the direct Fourier transform by more than the threshold");
             }
         }
         Command::Info { path } => {
-            print!("{}", crate::info::describe(&path)?);
+            print!("{}", crate::cmd::info::describe(&path)?);
         }
         Command::Scaling { cmd } => run_scaling(cmd)?,
     }

@@ -1,13 +1,12 @@
 //! The direct Fourier transform (float64), the reference every imaging path is checked
 //! against: `I(l, m) = Σ w Re[V exp(−2πi (u l + v m))] / Σ w` over the samples the gridders use
-//! (same selection rule, [`crate::grid::classify_sample`]), at chosen pixels; and with the
+//! (same selection rule, [`crate::vis::samples`]), at chosen pixels; and with the
 //! w-term ([`accumulate_w_term`]), `Σ w Re[V exp(−2πi (u l + v m + w (n − 1)))] / Σ w`,
 //! `n = √(1 − l² − m²)`, not divided by n (WSClean's and ducc0's `divide_by_n = False`).
 use num_complex::Complex64;
 use rayon::prelude::*;
 
-use crate::constants::SPEED_OF_LIGHT_M_S;
-use crate::grid::{classify_sample, GridMode, SampleStatus};
+use crate::vis::samples::{for_each_used, GridMode};
 use crate::vis::VisChunk;
 
 /// Pixel `(x, y)` of an `nx × ny` image: 0-based, row 0 south, column 0 east.
@@ -25,7 +24,7 @@ pub struct PixelGrid {
     pub cell_rad: f64,
 }
 
-/// The samples of `chunk` that gridding uses (the same rule, [`classify_sample`]), as
+/// The samples of `chunk` that gridding uses (the same rule, [`crate::vis::samples`]), as
 /// `[u, v, w, wt·Re V, wt·Im V]` (coordinates in wavelengths, `V = 1` for the PSF), and the
 /// sum of their weights `wt`.
 fn used_samples(
@@ -34,26 +33,17 @@ fn used_samples(
     cell_rad: f64,
     mode: GridMode,
 ) -> (Vec<[f64; 5]>, f64) {
-    let nchan = freq_hz.len();
     let mut samples = Vec::new();
     let mut sumw = 0.0;
-    for row in 0..chunk.nrow() {
-        let [um, vm, wm] = chunk.uvw_m[row];
-        for (ch, f) in freq_hz.iter().enumerate() {
-            let flat = row * nchan + ch;
-            let (u, v) = (um * f / SPEED_OF_LIGHT_M_S, vm * f / SPEED_OF_LIGHT_M_S);
-            if classify_sample(chunk, flat, u, v, cell_rad) != SampleStatus::Used {
-                continue;
-            }
-            let wt = chunk.weight[flat] as f64;
-            sumw += wt;
-            let (re, im) = match mode {
-                GridMode::Dirty => (chunk.vis[flat].re as f64, chunk.vis[flat].im as f64),
-                GridMode::Psf => (1.0, 0.0),
-            };
-            samples.push([u, v, wm * f / SPEED_OF_LIGHT_M_S, wt * re, wt * im]);
-        }
-    }
+    for_each_used(chunk, freq_hz, cell_rad, |s| {
+        let wt = chunk.weight[s.flat] as f64;
+        sumw += wt;
+        let (re, im) = match mode {
+            GridMode::Dirty => (chunk.vis[s.flat].re as f64, chunk.vis[s.flat].im as f64),
+            GridMode::Psf => (1.0, 0.0),
+        };
+        samples.push([s.u_lambda, s.v_lambda, s.w_lambda, wt * re, wt * im]);
+    });
     (samples, sumw)
 }
 

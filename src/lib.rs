@@ -8,8 +8,8 @@
 //! for per-stage timings, resources ([`resources`]) and energy ([`energy`]); [`scaling`] is the
 //! strong/weak scaling harness; [`weighting`] (natural/uniform/Briggs), [`wstack`]
 //! (w-stacking for wide fields) and [`channels`] (MFS and channel cubes).
-pub mod channels;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod constants;
 pub mod dft;
@@ -18,18 +18,15 @@ pub mod energy;
 pub mod fft;
 pub mod grid;
 pub mod imaging;
-pub mod info;
 pub mod kernel;
 pub mod kernel_table;
 pub mod metrics;
 pub mod output;
-pub mod pipeline;
 pub mod plot;
 pub mod progress;
 pub mod resources;
 pub mod scaling;
 pub mod simulate;
-pub mod verify;
 pub mod vis;
 pub mod weighting;
 pub mod wstack;

@@ -24,24 +24,17 @@
 //!   `ImageWeights::RankFilter`); rimager does not, so it matches WSClean run with
 //!   `-weighting-rank-filter 0` (see `benchmarks/results/real-data-wsclean.md`).
 //!
-//! Each MPI rank counts its own samples; the grids are summed over ranks (allreduce), so the
-//! weights, and the image, do not depend on the number of ranks. The same selection rule as the
-//! gridders ([`crate::grid::classify_sample`]) decides which samples count. The weights are
+//! Each MPI rank counts its own samples and the driver sums the grids over ranks
+//! (`imaging::weights`), so the weights, and the image, do not depend on the number of ranks.
+//! The same selection rule as the gridders ([`crate::vis::samples`]) decides which samples
+//! count. The weights are
 //! applied by multiplying each chunk's weights before gridding (image and PSF) and before the
 //! direct Fourier transform of `rimager verify`; the image stays normalised by the sum of the
 //! weights actually used, so the PSF peaks at 1.
-use tracing::info;
-
 use crate::config::{ImageConfig, Weighting};
-use crate::constants::{RAD_PER_ARCSEC, SPEED_OF_LIGHT_M_S};
-use crate::dist::Dist;
-use crate::grid::{classify_sample, SampleStatus};
-use crate::metrics::StageTimes;
-use crate::pipeline::{PipelineError, VisSource};
-use crate::vis::{row_chunks, VisChunk, VisMeta};
-
-/// Largest piece of the density grid summed in one MPI call (elements).
-const MAX_ALLREDUCE: usize = 1 << 26;
+use crate::constants::RAD_PER_ARCSEC;
+use crate::vis::samples::for_each_used;
+use crate::vis::VisChunk;
 
 /// `2√(2 ln 2)`: FWHM / σ of a Gaussian.
 const FWHM_PER_SIGMA: f64 = 2.354_820_045_030_949_4;
@@ -64,6 +57,15 @@ impl WeightingSpec {
             mode: im.weighting,
             robust: im.robust,
             taper_arcsec: im.taper_arcsec,
+        }
+    }
+
+    /// Natural weighting without a taper.
+    pub fn natural() -> Self {
+        Self {
+            mode: Weighting::Natural,
+            robust: 0.0,
+            taper_arcsec: 0.0,
         }
     }
 
@@ -159,19 +161,21 @@ impl DensityGrid {
 
     /// Adds the weights of the usable samples of `chunk` (channel frequencies `freq_hz`).
     pub fn add_chunk(&mut self, chunk: &VisChunk, freq_hz: &[f64]) {
-        let nchan = freq_hz.len();
-        for (row, &[um, vm, _]) in chunk.uvw_m.iter().enumerate() {
-            for (ch, f) in freq_hz.iter().enumerate() {
-                let flat = row * nchan + ch;
-                let (u, v) = (um * f / SPEED_OF_LIGHT_M_S, vm * f / SPEED_OF_LIGHT_M_S);
-                if classify_sample(chunk, flat, u, v, self.cell_rad) != SampleStatus::Used {
-                    continue;
-                }
-                if let Some(i) = self.index(u, v) {
-                    self.cells[i] += chunk.weight[flat] as f64;
-                }
+        for_each_used(chunk, freq_hz, self.cell_rad, |s| {
+            if let Some(i) = self.index(s.u_lambda, s.v_lambda) {
+                self.cells[i] += chunk.weight[s.flat] as f64;
             }
-        }
+        });
+    }
+
+    /// Grid width and height (cells of the half plane stored), and the cell size in
+    /// wavelengths, for messages.
+    pub fn shape(&self) -> (usize, usize, f64) {
+        (
+            self.width,
+            self.height / 2,
+            1.0 / (self.width as f64 * self.cell_rad),
+        )
     }
 
     /// The cells, for summing over ranks.
@@ -232,63 +236,19 @@ impl ImagingWeights {
     /// Multiplies the weight of every usable sample of `chunk` by its factor. A factor of 0
     /// (a sample beyond the density grid) leaves weight 0, so the gridders drop the sample.
     pub fn apply(&self, chunk: &mut VisChunk, freq_hz: &[f64]) {
-        let nchan = freq_hz.len();
-        let cell = self.factors.cell_rad;
-        for row in 0..chunk.nrow() {
-            let [um, vm, _] = chunk.uvw_m[row];
-            for (ch, f) in freq_hz.iter().enumerate() {
-                let flat = row * nchan + ch;
-                let (u, v) = (um * f / SPEED_OF_LIGHT_M_S, vm * f / SPEED_OF_LIGHT_M_S);
-                if classify_sample(chunk, flat, u, v, cell) != SampleStatus::Used {
-                    continue;
-                }
-                chunk.weight[flat] = (chunk.weight[flat] as f64 * self.factor(u, v)) as f32;
-            }
+        let mut factors = Vec::with_capacity(chunk.weight.len());
+        for_each_used(chunk, freq_hz, self.factors.cell_rad, |s| {
+            factors.push((s.flat, self.factor(s.u_lambda, s.v_lambda)));
+        });
+        for (flat, f) in factors {
+            chunk.weight[flat] = (chunk.weight[flat] as f64 * f) as f32;
         }
     }
-}
 
-/// Builds the imaging weights of `spec` for an `nx × ny` image of pixel size `cell_rad`: every
-/// rank counts its own rows of `source`, the grids are summed over all ranks, and every rank
-/// gets the same weights. `None` for natural weighting without a taper (nothing to do).
-#[allow(clippy::too_many_arguments)]
-pub fn build(
-    spec: &WeightingSpec,
-    source: &VisSource,
-    meta: &VisMeta,
-    dist: &Dist,
-    chunk_rows: usize,
-    (nx, ny): (usize, usize),
-    cell_rad: f64,
-    times: Option<&mut StageTimes>,
-) -> Result<Option<ImagingWeights>, PipelineError> {
-    if spec.is_identity() {
-        return Ok(None);
+    /// The density grid's shape (see [`DensityGrid::shape`]).
+    pub fn shape(&self) -> (usize, usize, f64) {
+        self.factors.shape()
     }
-    let t = std::time::Instant::now();
-    let mut grid = DensityGrid::new(nx, ny, cell_rad);
-    for r in row_chunks(dist.my_rows(meta.nrow), chunk_rows) {
-        let chunk = source.read(r, false)?;
-        grid.add_chunk(&chunk, &meta.freq_hz);
-    }
-    for piece in grid.cells_mut().chunks_mut(MAX_ALLREDUCE) {
-        dist.all_sum_f64(piece);
-    }
-    let weights = grid.finish(spec);
-    if let Some(times) = times {
-        times.add("weights", t.elapsed().as_secs_f64());
-    }
-    if dist.is_root() {
-        info!(
-            "weighting {}: density grid {}x{} cells of {:.3} wavelengths ({:.2} s)",
-            spec.describe(),
-            weights.factors.width,
-            weights.factors.height / 2,
-            1.0 / (weights.factors.width as f64 * cell_rad),
-            t.elapsed().as_secs_f64()
-        );
-    }
-    Ok(Some(weights))
 }
 
 #[cfg(test)]
@@ -297,7 +257,7 @@ mod tests {
     use num_complex::Complex32;
 
     const CELL: f64 = 1e-4; // rad: cells of 1/(16·1e-4) = 625 wavelengths for 16 pixels
-    const C: f64 = SPEED_OF_LIGHT_M_S;
+    const C: f64 = crate::constants::SPEED_OF_LIGHT_M_S;
 
     /// One channel at c Hz, so uvw in metres equals (u, v) in wavelengths.
     fn chunk(uv: &[(f64, f64)], weights: &[f32]) -> VisChunk {

@@ -220,21 +220,42 @@ pub fn w_term_matters(max_abs_w_lambda: f64, nm1_min: f64, epsilon: f64) -> bool
     2.0 * std::f64::consts::PI * max_abs_w_lambda * nm1_min.abs() > epsilon
 }
 
+/// What a w-stacked image asks for: [`plan_wstack`]'s input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WStackRequest {
+    /// Image width, pixels.
+    pub nx: usize,
+    /// Image height, pixels.
+    pub ny: usize,
+    /// Pixel size, radians.
+    pub cell_rad: f64,
+    /// Samples to grid (all ranks).
+    pub nvis: u64,
+    /// Requested accuracy.
+    pub epsilon: f64,
+    /// Tile side, cells.
+    pub tile: usize,
+    /// Smallest w over the data, wavelengths.
+    pub w_min_lambda: f64,
+    /// Largest w over the data, wavelengths.
+    pub w_max_lambda: f64,
+}
+
 /// Chooses the kernel, the grid and the w-planes for an `nx × ny` image of `nvis` samples whose
 /// w (wavelengths) lies in `[wmin, wmax]`, at accuracy `epsilon`: the cheapest candidate
 /// (W, σ) whose 3-D error estimate is at most ε, by [`kernel::choose_grid`]'s cost model with
 /// every sample gridded onto `W` planes and one FFT (plus phase screen) per plane.
-#[allow(clippy::too_many_arguments)]
-pub fn plan_wstack(
-    nx: usize,
-    ny: usize,
-    cell_rad: f64,
-    nvis: u64,
-    epsilon: f64,
-    tile: usize,
-    wmin: f64,
-    wmax: f64,
-) -> Result<(GridSpec, WPlanes), WStackError> {
+pub fn plan_wstack(req: &WStackRequest) -> Result<(GridSpec, WPlanes), WStackError> {
+    let WStackRequest {
+        nx,
+        ny,
+        cell_rad,
+        nvis,
+        epsilon,
+        tile,
+        w_min_lambda: wmin,
+        w_max_lambda: wmax,
+    } = *req;
     if !(wmin.is_finite() && wmax.is_finite() && wmin <= wmax) {
         return Err(WStackError::NoWRange { wmin, wmax });
     }
@@ -327,7 +348,17 @@ mod tests {
     #[test]
     fn plane_weights_sum_like_the_kernel_transform() {
         // Σ_p ψ((w − w_p)/dw) e^{−2πi w_p x} = e^{−2πi w x} ψ̂(x dw) up to aliasing (~ε).
-        let (spec, planes) = plan_wstack(256, 256, 4e-4, 1000, 1e-6, 32, -900.0, 700.0).unwrap();
+        let (spec, planes) = plan_wstack(&WStackRequest {
+            nx: 256,
+            ny: 256,
+            cell_rad: 4e-4,
+            nvis: 1000,
+            epsilon: 1e-6,
+            tile: 32,
+            w_min_lambda: -900.0,
+            w_max_lambda: 700.0,
+        })
+        .unwrap();
         assert!(spec.kernel.error_estimate * 1.5f64.sqrt() <= 1e-6);
         let (nm1min, _) = nm1_range(256, 256, 4e-4).unwrap();
         for &w in &[-900.0, -3.3, 0.0, 411.7, 700.0] {

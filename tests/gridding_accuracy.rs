@@ -6,7 +6,8 @@ mod common;
 use common::data::{dft_image, random_chunk};
 use rimager::dft::relative_l2;
 use rimager::grid::GridMode;
-use rimager::imaging::{image_chunks, plan, ImageParams};
+use common::image::image_chunks;
+use rimager::imaging::ImageParams;
 
 fn check(eps: f64, double: bool, nx: usize, ny: usize) -> f64 {
     let freq_hz = [1.0e9, 1.1e9, 1.3e9];
@@ -22,11 +23,11 @@ fn check(eps: f64, double: bool, nx: usize, ny: usize) -> f64 {
         epsilon: eps,
         tile: 32,
     };
-    let geom = plan(&p, 10_500).unwrap();
+    let geom = p.grid_2d(10_500).unwrap();
     let (img, counts) = if double {
-        image_chunks::<f64>(geom, &chunks, &freq_hz, GridMode::Dirty)
+        image_chunks(true, geom, &chunks, &freq_hz, GridMode::Dirty)
     } else {
-        image_chunks::<f32>(geom, &chunks, &freq_hz, GridMode::Dirty)
+        image_chunks(false, geom, &chunks, &freq_hz, GridMode::Dirty)
     };
     assert_eq!(counts.used, 3500 * 3);
     let want = dft_image(&chunks, &freq_hz, nx, ny, cell_rad);

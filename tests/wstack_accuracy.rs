@@ -6,17 +6,17 @@
 mod common;
 
 use common::data::{dft_image, dft_image_w_term, wide_field};
+use common::image::{image, How};
 use rimager::dft::relative_l2;
-use rimager::grid::cpu::CpuGridder;
-use rimager::grid::{GridMode, Real};
-use rimager::imaging::{image_chunks, image_chunks_wstack_with, plan, plan_w, ImageParams};
+use rimager::grid::GridMode;
+use rimager::imaging::ImageParams;
 
 fn nvis(chunks: &[rimager::vis::VisChunk], nchan: usize) -> u64 {
     chunks.iter().map(|c| (c.nrow() * nchan) as u64).sum()
 }
 
 /// (w-stacked vs w-term DFT, 2-D vs w-term DFT, 2-D vs 2-D DFT, planes).
-fn check<T: Real>(eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, usize) {
+fn check(double: bool, eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, usize) {
     let f = wide_field(seed);
     let n = nvis(&f.chunks, f.freq_hz.len());
     let p = ImageParams {
@@ -34,16 +34,23 @@ fn check<T: Real>(eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, usize)
         .flat_map(|c| c.uvw_m.iter().map(|u| u[2].abs()))
         .fold(0.0, f64::max);
     let wl = wmax_m * fmax / s;
-    let (geom, planes) = plan_w(&p, n, -wl, wl).expect("plan_w");
-    let mut g = CpuGridder::<T>::new(geom.clone());
-    let (img, counts) =
-        image_chunks_wstack_with(&mut g, &planes, &f.chunks, &f.freq_hz, mode).expect("image");
+    let (geom, planes) = p.grid_wstack(n, (-wl, wl)).expect("plan_w");
+    let how = How::cpu(double);
+    let (img, counts) = image(
+        how,
+        geom.clone(),
+        Some(planes),
+        &f.chunks,
+        &f.freq_hz,
+        mode,
+    )
+    .expect("image");
     assert_eq!(counts.used, n, "every sample used");
     let want = dft_image_w_term(&f.chunks, &f.freq_hz, f.nx, f.ny, f.cell_rad, mode);
     let e_w = relative_l2(&img, &want);
     // The 2-D image of the same data.
-    let geom2 = plan(&p, n).expect("plan");
-    let (img2, _) = image_chunks::<T>(geom2, &f.chunks, &f.freq_hz, mode);
+    let geom2 = p.grid_2d(n).expect("plan");
+    let (img2, _) = image(how, geom2, None, &f.chunks, &f.freq_hz, mode).expect("2-D image");
     let e_2d_vs_w = relative_l2(&img2, &want);
     let e_2d = if mode == GridMode::Dirty {
         relative_l2(
@@ -56,7 +63,7 @@ fn check<T: Real>(eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, usize)
     eprintln!(
         "{} {mode:?} epsilon {eps:e} ({}x{} at {:.4} deg, {} planes, W={} sigma={}): w-stacked vs w-term DFT \
          {e_w:.3e}; 2-D vs w-term DFT {e_2d_vs_w:.3e}; 2-D vs 2-D DFT {e_2d:.3e}",
-        T::NAME,
+        if double { "float64" } else { "float32" },
         f.nx,
         f.ny,
         f.cell_rad.to_degrees(),
@@ -69,7 +76,7 @@ fn check<T: Real>(eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, usize)
 
 #[test]
 fn wstack_meets_epsilon_1e4_single_on_wide_field() {
-    let (e, e2, e2d, planes) = check::<f32>(1e-4, GridMode::Dirty, 1);
+    let (e, e2, e2d, planes) = check(false, 1e-4, GridMode::Dirty, 1);
     assert!(e <= 1e-4, "w-stacked vs DFT with w-term: {e}");
     assert!(planes > 4, "{planes}");
     // Without w-stacking the same image is far off the w-term DFT, though right in 2-D.
@@ -82,13 +89,13 @@ fn wstack_meets_epsilon_1e4_single_on_wide_field() {
 
 #[test]
 fn wstack_meets_epsilon_1e6_double_on_wide_field() {
-    let (e, e2, _, _) = check::<f64>(1e-6, GridMode::Dirty, 3);
+    let (e, e2, _, _) = check(true, 1e-6, GridMode::Dirty, 3);
     assert!(e <= 1e-6, "w-stacked vs DFT with w-term: {e}");
     assert!(e2 > 1e-2, "{e2}");
 }
 
 #[test]
 fn wstack_psf_meets_epsilon_1e5_double() {
-    let (e, _, _, _) = check::<f64>(1e-5, GridMode::Psf, 5);
+    let (e, _, _, _) = check(true, 1e-5, GridMode::Psf, 5);
     assert!(e <= 1e-5, "w-stacked PSF vs DFT with w-term: {e}");
 }

@@ -1,145 +1,175 @@
-//! Planning an image (pixel size, kernel, grid) and turning visibilities into a dirty image or
-//! PSF with any [`Gridder`]: grid every chunk, then FFT, grid-correct, crop and normalise by
-//! the sum of weights (a 1 Jy point source at the phase centre peaks at 1.0).
-use crate::grid::cpu::CpuGridder;
-use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, Gridder, Real};
-use crate::kernel::{choose_grid, KernelError};
-use crate::vis::VisChunk;
-use crate::wstack::{plan_wstack, WPlanes, WScreen, WStackError};
+//! The imaging driver behind `rimager image`: the only code that loops over chunks, branches
+//! on the rank or orders collectives (through [`crate::dist`]).
+//!
+//! A run is: open the source ([`source`]), resolve the [`ImagingPlan`] once ([`plan`]: pixel
+//! size, precision, kernel and grid from ε, w-planes), build the imaging weights
+//! ([`weights`]), then run one mode over the single chunk loop of [`pass`] — 2-D / MFS
+//! ([`mfs`], with the channel cube of [`cube`]) or w-stacked ([`wstack`]) — reducing grids
+//! over ranks as the plan says ([`reduce`]), and on rank 0 write the products ([`write`]).
+//! Each rank takes its contiguous share of rows and grids it; every rank plans the same grid
+//! from global quantities, so the reduction is well defined.
+pub mod backend;
+pub mod cube;
+pub mod error;
+pub mod mfs;
+pub mod pass;
+pub mod plan;
+pub mod products;
+pub mod reduce;
+pub mod source;
+pub mod weights;
+pub mod write;
+pub mod wstack;
 
-/// What an image needs besides the data.
-#[derive(Clone, Debug)]
-pub struct ImageParams {
-    /// Image width, pixels.
-    pub nx: usize,
-    /// Image height, pixels.
-    pub ny: usize,
-    /// Pixel size, radians.
-    pub cell_rad: f64,
-    /// Requested accuracy.
-    pub epsilon: f64,
-    /// Tile side, cells.
-    pub tile: usize,
+use std::path::Path;
+
+use tracing::warn;
+
+pub use error::ImagingError;
+pub use plan::{ImageParams, ImagingMode, ImagingPlan, Precision};
+pub use products::{CubePlane, ImageProducts};
+
+use crate::config::Config;
+use crate::dist::{Dist, Reducible};
+use crate::grid::{GridCounts, Real};
+use crate::metrics::{Stage, StageTimes};
+use crate::vis::{MemVis, VisChunk, VisMeta, VisRead};
+use crate::weighting::ImagingWeights;
+
+/// The floating-point types the driver images with (f32 and f64): gridding, MPI and CUDA
+/// all accept them.
+pub trait Scalar: Real + Reducible {}
+
+impl<T: Real + Reducible> Scalar for T {}
+
+/// The context of one imaging run on one rank: what was planned, the ranks, the data, the
+/// imaging weights, and the stage times being collected.
+pub struct Run<'a> {
+    /// The plan.
+    pub plan: &'a ImagingPlan,
+    /// The ranks.
+    pub dist: &'a Dist,
+    /// The visibilities.
+    pub source: &'a dyn VisRead,
+    /// The imaging weights (`None`: natural, no taper).
+    pub weights: Option<&'a ImagingWeights>,
+    /// This rank's stage times so far.
+    pub times: StageTimes,
 }
 
-/// Plans the grid for `nvis` samples: kernel and oversampling from ε, cost-optimal.
-pub fn plan(p: &ImageParams, nvis: u64) -> Result<GridGeometry, KernelError> {
-    let spec = choose_grid(p.nx, p.ny, nvis, p.epsilon, p.tile)?;
-    Ok(GridGeometry::new(
-        p.nx, p.ny, p.cell_rad, &spec, p.epsilon, p.tile,
-    ))
-}
-
-/// Images `chunks` in one process with the CPU gridder (no MPI): returns the normalised image
-/// `[ny][nx]` and the counts. Used by tests and benchmarks; the MPI pipeline does the same with
-/// a reduction between gridding and [`Gridder::to_image`].
-pub fn image_chunks<T: Real>(
-    geom: GridGeometry,
-    chunks: &[VisChunk],
-    freq_hz: &[f64],
-    mode: GridMode,
-) -> (Vec<f64>, GridCounts) {
-    let mut g = CpuGridder::<T>::new(geom);
-    match image_chunks_with(&mut g, chunks, freq_hz, mode) {
-        Ok(r) => r,
-        // The CPU gridder has no failure modes.
-        Err(e) => unreachable!("CPU gridder failed: {e}"),
-    }
-}
-
-/// Images `chunks` in one process with gridder `g` (any backend), normalised by the sum of
-/// weights.
-pub fn image_chunks_with<T: Real>(
-    g: &mut dyn Gridder<T>,
-    chunks: &[VisChunk],
-    freq_hz: &[f64],
-    mode: GridMode,
-) -> Result<(Vec<f64>, GridCounts), GridError> {
-    let mut counts = GridCounts::default();
-    for c in chunks {
-        counts.merge(&g.grid_chunk(c, freq_hz, mode)?);
-    }
-    let scale = if counts.sum_weights > 0.0 {
-        1.0 / counts.sum_weights
-    } else {
-        0.0
+/// Images `source` as `plan` says on every rank of `dist`, with imaging weights built first;
+/// the products on rank 0 (`None` elsewhere). `times` holds what was timed before (opening,
+/// planning).
+pub fn image(
+    plan: &ImagingPlan,
+    dist: &Dist,
+    source: &dyn VisRead,
+    mut times: StageTimes,
+) -> Result<Option<ImageProducts>, ImagingError> {
+    let density = weights::DensitySpec {
+        weighting: plan.weighting,
+        nx_ny: (plan.params.nx, plan.params.ny),
+        cell_rad: plan.params.cell_rad,
+        chunk_rows: plan.chunk_rows,
     };
-    Ok((g.to_image(scale)?.0, counts))
-}
-
-/// Plans a w-stacked image ([`crate::wstack`]) of `nvis` samples whose w lies in
-/// `[wmin, wmax]` wavelengths: kernel, grid and w-planes.
-pub fn plan_w(
-    p: &ImageParams,
-    nvis: u64,
-    wmin: f64,
-    wmax: f64,
-) -> Result<(GridGeometry, WPlanes), WStackError> {
-    let (spec, planes) = plan_wstack(p.nx, p.ny, p.cell_rad, nvis, p.epsilon, p.tile, wmin, wmax)?;
-    Ok((
-        GridGeometry::new(p.nx, p.ny, p.cell_rad, &spec, p.epsilon, p.tile),
-        planes,
-    ))
-}
-
-/// The phase screen of plane `p`.
-pub fn w_screen(geom: &GridGeometry, planes: &WPlanes, p: usize) -> WScreen {
-    WScreen {
-        w_lambda: planes.w_of(p),
-        nshift: planes.nshift,
-        cell_rad: geom.cell_rad,
+    let w = weights::build(&density, source, dist, &mut times)?;
+    let mut run = Run {
+        plan,
+        dist,
+        source,
+        weights: w.as_ref(),
+        times,
+    };
+    plan.log(dist, source);
+    match (plan.wplanes, plan.precision) {
+        (Some(p), Precision::Float32) => wstack::run_wstacked::<f32>(&mut run, &p),
+        (Some(p), Precision::Float64) => wstack::run_wstacked::<f64>(&mut run, &p),
+        (None, Precision::Float32) => mfs::run_mfs::<f32>(&mut run),
+        (None, Precision::Float64) => mfs::run_mfs::<f64>(&mut run),
     }
 }
 
-/// Turns the sum of the screened planes into the image: divides by the 2-D grid correction
-/// and the w-correction `ψ̂((n − 1 + nshift)·dw)` and multiplies by `scale`.
-pub fn finish_w_image(sum: &mut [f64], geom: &GridGeometry, planes: &WPlanes, scale: f64) {
-    use rayon::prelude::*;
-    let cx = crate::kernel::correction(&geom.kernel, geom.nx, geom.nu);
-    let cy = crate::kernel::correction(&geom.kernel, geom.ny, geom.nv);
-    let cw = planes.correction(geom.nx, geom.ny, geom.cell_rad);
-    let nx = geom.nx;
-    sum.par_chunks_mut(nx)
-        .zip(cw.par_chunks(nx))
-        .zip(cy.par_iter())
-        .for_each(|((row, cw), &cy)| {
-            for ((p, &cx), &cw) in row.iter_mut().zip(&cx).zip(cw) {
-                *p *= cx * cy * cw * scale;
-            }
-        });
+/// Images visibilities already in memory (`chunks`: consecutive rows of an observation
+/// with metadata `meta`) in this process, one rank without MPI, through the same driver as
+/// `rimager image` (tests, benchmarks, embedding).
+pub fn image_in_memory(
+    plan: &ImagingPlan,
+    meta: VisMeta,
+    chunks: &[VisChunk],
+) -> Result<ImageProducts, ImagingError> {
+    let source = MemVis::new("in-memory visibilities", meta, chunks);
+    let dist = Dist::single();
+    let products = image(plan, &dist, &source, StageTimes::default())?;
+    match products {
+        Some(p) => Ok(p),
+        // The only rank is rank 0, which always returns its products.
+        None => unreachable!("a one-rank run returned no products"),
+    }
 }
 
-/// Images `chunks` with w-stacking in one process with gridder `g` (any backend): every plane
-/// gridded, transformed and screened in turn, then corrected and normalised by the sum of
-/// weights. The single-process form of what the MPI pipeline does.
-pub fn image_chunks_wstack_with<T: Real>(
-    g: &mut dyn Gridder<T>,
-    planes: &WPlanes,
-    chunks: &[VisChunk],
-    freq_hz: &[f64],
-    mode: GridMode,
-) -> Result<(Vec<f64>, GridCounts), GridError> {
-    let mut counts = GridCounts::default();
-    for p in 0..planes.nplanes {
-        g.clear()?;
-        g.set_w_plane(Some(planes.select(p)));
-        let mut c = GridCounts::default();
-        for ch in chunks {
-            c.merge(&g.grid_chunk(ch, freq_hz, mode)?);
+/// Runs `rimager image` on every rank; rank 0 writes the products and, with
+/// `metrics_path`, the metrics JSON.
+pub fn run_image(cfg: &Config, dist: &Dist, metrics_path: Option<&Path>) -> Result<(), ImagingError> {
+    let mut times = StageTimes::default();
+    let t = std::time::Instant::now();
+    let source = source::open(cfg)?;
+    times.add(Stage::Read, t.elapsed().as_secs_f64());
+    let plan = ImagingPlan::resolve(cfg, source.as_ref(), dist, &mut times)?;
+    let products = image(&plan, dist, source.as_ref(), times)?;
+    if let Some(mut p) = products {
+        let t = std::time::Instant::now();
+        write::write_products(&plan, dist, source.meta(), &p)?;
+        p.metrics.add_root_stage(Stage::Write, t.elapsed().as_secs_f64());
+        p.metrics.estimate_energy(&cfg.metrics);
+        eprint!("{}", p.metrics.table());
+        if let Some(path) = metrics_path {
+            write::write_metrics(path, &p.metrics)?;
         }
-        counts = c;
-        let screen = w_screen(g.geometry(), planes, p);
-        g.add_w_plane(&screen)?;
     }
-    g.set_w_plane(None);
-    g.clear()?;
-    let mut sum = g.take_w_sum()?;
-    let scale = if counts.sum_weights > 0.0 {
-        1.0 / counts.sum_weights
-    } else {
-        0.0
-    };
-    let geom = g.geometry().clone();
-    finish_w_image(&mut sum, &geom, planes, scale);
-    Ok((sum, counts))
+    // Nobody leaves before rank 0 has written (or aborted the job).
+    dist.barrier();
+    Ok(())
+}
+
+/// Fails when no usable sample is left over all ranks, and warns (rank 0) about samples that
+/// were dropped: beyond the grid, or with NaN/Inf values or weights ≤ 0.
+fn check_counts(run: &Run, counts: &GridCounts) -> Result<(), ImagingError> {
+    if !products::has_weight(counts) {
+        return Err(ImagingError::ZeroWeight {
+            source_name: run.source.name(),
+            used: counts.used,
+            flagged: counts.flagged,
+            invalid: counts.invalid,
+            outside: counts.outside,
+        });
+    }
+    if run.dist.is_root() {
+        if counts.outside > 0 {
+            warn!(
+                "{} of {} samples lie beyond the grid (|u| or |v| x cell >= 1/2) and were dropped; choose a smaller \
+                 cell_arcsec to keep them",
+                counts.outside,
+                counts.used + counts.outside + counts.invalid + counts.flagged
+            );
+        }
+        if counts.invalid > 0 {
+            warn!(
+                "{} samples with NaN/Inf values or weights <= 0 were skipped",
+                counts.invalid
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Fault injection for tests (`RIMAGER_TEST_FAIL_RANK=<rank>`): that rank fails here while
+/// the others wait in the next collective, so the abort path is exercised.
+fn fail_point(dist: &Dist) -> Result<(), ImagingError> {
+    let target = std::env::var("RIMAGER_TEST_FAIL_RANK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    if target == Some(dist.rank()) {
+        return Err(ImagingError::Injected(dist.rank()));
+    }
+    Ok(())
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::fits::{write_fits_cube, FitsValue, SkyWcs};
 use super::OutputError;
-use crate::channels::CubePlane;
+use crate::imaging::CubePlane;
 
 /// Relative tolerance on the plane spacing below which the planes count as equally spaced.
 pub const SPACING_RTOL: f64 = 1e-6;

@@ -21,7 +21,7 @@ use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
 use super::{write_atomically, OutputError};
-use crate::info::image_stats;
+use crate::cmd::info::image_stats;
 use crate::plot::{register_fonts, FONT};
 
 /// Default figure size, pixels (width, height).

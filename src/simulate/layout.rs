@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::SimError;
+use super::error::SimError;
 
 /// One antenna: name and local ENU offset from the array centre, metres.
 #[derive(Clone, Debug, PartialEq)]

@@ -36,7 +36,9 @@
 //! imaginary part of every sample (channel order, real before imaginary). Each row has its
 //! own ChaCha8 stream: key from `seed`, stream number = row index, so a row's data never
 //! depend on how rows are split into chunks or MPI ranks.
+pub mod error;
 pub mod layout;
+pub mod read;
 pub mod sky;
 
 use std::ops::Range;
@@ -51,44 +53,13 @@ use rayon::prelude::*;
 use crate::config::SimConfig;
 use crate::constants::{RAD_PER_DEG, SPEED_OF_LIGHT_M_S};
 use crate::vis::{VisChunk, VisMeta};
+pub use error::SimError;
 use layout::Layout;
 use sky::PreparedSource;
 
 /// Channels per block between direct `sin_cos` re-anchorings of the phase recurrence.
 pub const ANCHOR_CHANNELS: usize = 16;
 
-/// Errors building a simulated observation.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    /// The layout file could not be read.
-    #[error("cannot read layout file {path}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// A line of the layout file is malformed.
-    #[error("layout {path}:{line}: field `{field}` = `{value}`: {reason}")]
-    Layout {
-        path: PathBuf,
-        line: usize,
-        field: String,
-        value: String,
-        reason: String,
-    },
-    /// A required `# key: value` line is missing from the layout file.
-    #[error("layout {path}: missing required line `# {key}: ...`")]
-    MissingKey { path: PathBuf, key: String },
-    /// The layout file has fewer than two antennas.
-    #[error("layout {path}: needs at least 2 antennas, found {count}")]
-    TooFewAntennas { path: PathBuf, count: usize },
-    /// A `[simulate]` value is out of range.
-    #[error("config: field `simulate.{field}` = {value}: {reason}")]
-    Config {
-        field: String,
-        value: String,
-        reason: String,
-    },
-}
 
 fn bad_config(field: &str, value: impl ToString, reason: &str) -> SimError {
     SimError::Config {

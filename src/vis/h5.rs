@@ -282,6 +282,11 @@ impl VisReader {
         &self.meta
     }
 
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Reads rows `rows` (a hyperslab of every dataset).
     pub fn read_rows(&self, rows: Range<usize>) -> Result<VisChunk, VisFileError> {
         let p = &self.path;

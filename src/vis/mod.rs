@@ -3,7 +3,12 @@
 //! A visibility set is `nrow` rows (one baseline at one time) by `nchan` channels.
 //! Arrays are row-major with axis order `[row, chan]`; `uvw_m` is `[row]` of (u, v, w) in
 //! metres, Measurement Set convention (u east, v north, w towards the phase centre).
+pub mod channels;
 pub mod h5;
+pub mod read;
+pub mod samples;
+
+pub use read::{MemVis, UvwExtent, VisError, VisRead, Want};
 
 use num_complex::Complex32;
 
@@ -26,6 +31,11 @@ impl VisMeta {
     /// Number of channels.
     pub fn nchan(&self) -> usize {
         self.freq_hz.len()
+    }
+
+    /// Lowest and highest channel frequency, Hz (`(+∞, −∞)` without channels).
+    pub fn freq_range_hz(&self) -> (f64, f64) {
+        freq_range_hz(&self.freq_hz)
     }
 }
 
@@ -58,6 +68,32 @@ impl VisChunk {
     pub fn is_flagged(&self, flat: usize) -> bool {
         !self.flag.is_empty() && self.flag[flat]
     }
+
+    /// A copy of rows `rows` (indices within this block) as a block of its own.
+    pub fn slice_rows(&self, rows: std::ops::Range<usize>) -> VisChunk {
+        let nchan = self.vis.len() / self.nrow().max(1);
+        let cols = rows.start * nchan..rows.end * nchan;
+        VisChunk {
+            row0: self.row0 + rows.start,
+            uvw_m: self.uvw_m[rows].to_vec(),
+            vis: self.vis[cols.clone()].to_vec(),
+            weight: self.weight[cols.clone()].to_vec(),
+            flag: if self.flag.is_empty() {
+                Vec::new()
+            } else {
+                self.flag[cols].to_vec()
+            },
+        }
+    }
+}
+
+/// Lowest and highest of `freq_hz`, Hz (`(+∞, −∞)` when empty).
+pub fn freq_range_hz(freq_hz: &[f64]) -> (f64, f64) {
+    freq_hz
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &f| {
+            (lo.min(f), hi.max(f))
+        })
 }
 
 /// `rows` in consecutive pieces of at most `chunk` rows (the unit of reading and gridding).

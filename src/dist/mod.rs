@@ -9,7 +9,10 @@ use mpi::environment::Universe;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::*;
 
-use crate::grid::Real;
+/// An element type the collectives can sum: any MPI-equivalent plain value (f32, f64, …).
+pub trait Reducible: mpi::traits::Equivalence + Copy + Default {}
+
+impl<T: mpi::traits::Equivalence + Copy + Default> Reducible for T {}
 
 /// Errors setting up MPI.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,8 @@ pub struct Dist {
     size: usize,
     /// Bytes this rank has sent into reductions so far.
     bytes_reduced: std::cell::Cell<u64>,
+    /// This rank's index on its node, found once (a collective).
+    node_local: std::cell::OnceCell<usize>,
     // Dropped last: finalises MPI.
     _universe: Option<Universe>,
 }
@@ -64,6 +69,7 @@ impl Dist {
             rank,
             size,
             bytes_reduced: std::cell::Cell::new(0),
+            node_local: std::cell::OnceCell::new(),
             _universe: Some(universe),
         })
     }
@@ -75,6 +81,7 @@ impl Dist {
             rank: 0,
             size: 1,
             bytes_reduced: std::cell::Cell::new(0),
+            node_local: std::cell::OnceCell::new(),
             _universe: None,
         }
     }
@@ -101,12 +108,13 @@ impl Dist {
 
     /// This rank's index among the ranks on its node (an MPI shared-memory split of the
     /// world communicator, `MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)`); 0 without MPI.
-    /// Used to give each rank of a node its own GPU.
+    /// Used to give each rank of a node its own GPU. The split is a collective: the first
+    /// call must be made by every rank; later calls return the cached value.
     pub fn node_local_rank(&self) -> usize {
-        match &self.world {
+        *self.node_local.get_or_init(|| match &self.world {
             Some(w) => w.split_shared(self.rank as i32).rank() as usize,
             None => 0,
-        }
+        })
     }
 
     /// Bytes this rank has sent into reductions ([`Dist::sum_to_root`], [`Dist::all_sum_f64`])
@@ -130,7 +138,7 @@ impl Dist {
     /// Sums `data` over all ranks into rank 0's `data` (other ranks' buffers are left as they
     /// were), in pieces of at most 2²⁶ elements so counts fit MPI's ints and the extra memory
     /// stays bounded.
-    pub fn sum_to_root<T: Real>(&self, data: &mut [T]) {
+    pub fn sum_to_root<T: Reducible>(&self, data: &mut [T]) {
         let Some(w) = &self.world else { return };
         if self.size == 1 {
             return;
@@ -138,7 +146,7 @@ impl Dist {
         self.count_reduced(std::mem::size_of_val(data));
         let root = w.process_at_rank(0);
         if self.rank == 0 {
-            let mut recv = vec![T::zero(); MAX_MPI_COUNT.min(data.len())];
+            let mut recv = vec![T::default(); MAX_MPI_COUNT.min(data.len())];
             for piece in data.chunks_mut(MAX_MPI_COUNT) {
                 let r = &mut recv[..piece.len()];
                 root.reduce_into_root(&piece[..], r, SystemOperation::sum());
@@ -159,6 +167,11 @@ impl Dist {
         }
         let send = data.to_vec();
         w.all_reduce_into(&send[..], data, SystemOperation::sum());
+    }
+
+    /// Minimum over all ranks, result on every rank.
+    pub fn all_min_f64(&self, x: f64) -> f64 {
+        -self.all_max_f64(-x)
     }
 
     /// Maximum over all ranks, result on every rank.

@@ -11,42 +11,18 @@ use crate::energy::{EnergyEstimate, MetricsConfig};
 
 use crate::dist::Dist;
 
-/// The timed stages, in pipeline order, then the GPU backend's device stages ([`DEVICE_STAGES`]).
-pub const STAGES: [&str; 14] = [
-    "read",
-    "simulate",
-    "grid",
-    "reduce",
-    "fft",
-    "correct",
-    "psf",
-    "write",
-    "gpu_h2d",
-    "gpu_bucket",
-    "gpu_grid",
-    "gpu_fft",
-    "gpu_correct",
-    "gpu_d2h",
-];
+pub mod stage;
 
-/// Stages measured on the device with CUDA events (image and PSF passes together). They run
-/// inside the host stages `grid`, `fft`, `correct` and `psf`, so they are reported beside
-/// them but not added into the wall times. Zero (and hidden in the table) on the CPU backend.
-pub const DEVICE_STAGES: [&str; 6] = [
-    "gpu_h2d",
-    "gpu_bucket",
-    "gpu_grid",
-    "gpu_fft",
-    "gpu_correct",
-    "gpu_d2h",
-];
+pub use stage::{ReadPass, Stage, STAGES};
 
-/// Seconds spent in each of [`STAGES`] on one rank.
+/// Seconds spent in each [`Stage`] on one rank, and the chunks each [`ReadPass`] read.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StageTimes {
-    /// Seconds per stage, indexed like [`STAGES`].
-    pub seconds: [f64; STAGES.len()],
-    /// Device memory in use on this rank's GPU, bytes ([`crate::grid::Gridder::device_memory_bytes`]).
+    /// Seconds per stage, indexed by [`Stage::index`].
+    pub seconds: [f64; Stage::ALL.len()],
+    /// Chunks read per pass, indexed like [`ReadPass::ALL`].
+    pub reads: [u64; ReadPass::ALL.len()],
+    /// Device memory in use on this rank's GPU, bytes.
     pub gpu_mem_bytes: Option<u64>,
     /// Energy of this rank's GPU measured by NVML during the run, J.
     pub gpu_energy_j: Option<f64>,
@@ -54,7 +30,7 @@ pub struct StageTimes {
 
 impl StageTimes {
     /// Runs `f`, adding its wall time to `stage`.
-    pub fn time<R>(&mut self, stage: &str, f: impl FnOnce() -> R) -> R {
+    pub fn time<R>(&mut self, stage: Stage, f: impl FnOnce() -> R) -> R {
         let t = Instant::now();
         let r = f();
         self.add(stage, t.elapsed().as_secs_f64());
@@ -62,27 +38,31 @@ impl StageTimes {
     }
 
     /// Adds `seconds` to `stage`.
-    pub fn add(&mut self, stage: &str, seconds: f64) {
-        if let Some(i) = STAGES.iter().position(|s| *s == stage) {
-            self.seconds[i] += seconds;
-        }
+    pub fn add(&mut self, stage: Stage, seconds: f64) {
+        self.seconds[stage.index()] += seconds;
     }
 
     /// Seconds of `stage`.
-    pub fn get(&self, stage: &str) -> f64 {
-        STAGES
-            .iter()
-            .position(|s| *s == stage)
-            .map_or(0.0, |i| self.seconds[i])
+    pub fn get(&self, stage: Stage) -> f64 {
+        self.seconds[stage.index()]
     }
 
-    /// Sum over the host stages (the device stages of [`DEVICE_STAGES`] overlap them).
+    /// Counts one chunk read by `pass`.
+    pub fn count_read(&mut self, pass: ReadPass) {
+        self.reads[pass as usize] += 1;
+    }
+
+    /// Chunks read by `pass` so far.
+    pub fn reads(&self, pass: ReadPass) -> u64 {
+        self.reads[pass as usize]
+    }
+
+    /// Sum over the host stages (the device stages overlap them).
     pub fn total(&self) -> f64 {
-        STAGES
+        Stage::ALL
             .iter()
-            .zip(&self.seconds)
-            .filter(|(s, _)| !DEVICE_STAGES.contains(s))
-            .map(|(_, t)| t)
+            .filter(|s| !s.is_device())
+            .map(|s| self.get(*s))
             .sum()
     }
 }
@@ -125,8 +105,11 @@ pub struct RunMetrics {
     pub vis_per_s: f64,
     /// `vis_per_s / (ranks · threads)`.
     pub vis_per_s_per_thread: f64,
-    /// Per-stage summaries.
+    /// Per-stage summaries, one per [`Stage`] in [`Stage::ALL`] order.
     pub stages: Vec<StageSummary>,
+    /// Chunks read by each pass, summed over ranks (pass name → chunks; see [`ReadPass`]):
+    /// the dirty image and the PSF share the `image` pass's reads.
+    pub chunk_reads: std::collections::BTreeMap<String, u64>,
     /// Load imbalance of the imaging path: max/mean over ranks of each rank's imaging time
     /// (1 = perfectly balanced).
     pub load_imbalance: f64,
@@ -152,8 +135,6 @@ fn opt(x: f64) -> Option<f64> {
     (x >= 0.0).then_some(x)
 }
 
-/// Stages that make up the imaging path (the PSF and writing are excluded from throughput).
-const IMAGING: [&str; 6] = ["read", "simulate", "grid", "reduce", "fft", "correct"];
 
 impl RunMetrics {
     /// Gathers every rank's times and sample count to rank 0 (`None` on other ranks).
@@ -165,16 +146,18 @@ impl RunMetrics {
         backend: &str,
     ) -> Option<Self> {
         let mut mine = times.seconds.to_vec();
+        mine.extend(times.reads.iter().map(|&r| r as f64));
         mine.push(vis_used as f64);
         mine.push(dist.bytes_reduced() as f64);
         mine.push(crate::resources::peak_rss_bytes().map_or(-1.0, |b| b as f64));
         mine.push(times.gpu_mem_bytes.map_or(-1.0, |b| b as f64));
         mine.push(times.gpu_energy_j.unwrap_or(-1.0));
         let all = dist.gather_f64(&mine)?;
-        let n = STAGES.len() + EXTRA;
+        let nreads = ReadPass::ALL.len();
+        let n = Stage::ALL.len() + nreads + EXTRA;
         let ranks = all.len() / n;
         let per_rank: Vec<&[f64]> = all.chunks(n).collect();
-        let stages: Vec<StageSummary> = STAGES
+        let stages: Vec<StageSummary> = Stage::ALL
             .iter()
             .enumerate()
             .map(|(i, s)| {
@@ -183,7 +166,7 @@ impl RunMetrics {
                 let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
                 let mean = v.iter().sum::<f64>() / ranks as f64;
                 StageSummary {
-                    stage: s.to_string(),
+                    stage: s.as_str().to_string(),
                     per_rank_s: v,
                     min_s: min,
                     mean_s: mean,
@@ -192,31 +175,37 @@ impl RunMetrics {
                 }
             })
             .collect();
-        let rank_sum = |r: &[f64], names: &[&str]| -> f64 {
-            STAGES
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| names.contains(s))
-                .map(|(i, _)| r[i])
-                .sum()
-        };
+        let rank_sum =
+            |r: &[f64], stages: &[Stage]| -> f64 { stages.iter().map(|s| r[s.index()]).sum() };
         let imaging_wall_s = per_rank
             .iter()
-            .map(|r| rank_sum(r, &IMAGING))
+            .map(|r| rank_sum(r, &Stage::IMAGING))
             .fold(0.0, f64::max);
-        let host: Vec<&str> = STAGES
+        let host: Vec<Stage> = Stage::ALL
             .iter()
             .copied()
-            .filter(|s| !DEVICE_STAGES.contains(s))
+            .filter(|s| !s.is_device())
             .collect();
         let total_wall_s = per_rank
             .iter()
             .map(|r| rank_sum(r, &host))
             .fold(0.0, f64::max);
-        let s0 = STAGES.len();
+        let r0 = Stage::ALL.len();
+        let chunk_reads = ReadPass::ALL
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let n: f64 = per_rank.iter().map(|r| r[r0 + k]).sum();
+                (p.as_str().to_string(), n as u64)
+            })
+            .collect();
+        let s0 = r0 + nreads;
         let vis_per_rank: Vec<u64> = per_rank.iter().map(|r| r[s0] as u64).collect();
-        let imaging: Vec<f64> = per_rank.iter().map(|r| rank_sum(r, &IMAGING)).collect();
-        let reduce: f64 = per_rank.iter().map(|r| rank_sum(r, &["reduce"])).sum();
+        let imaging: Vec<f64> = per_rank
+            .iter()
+            .map(|r| rank_sum(r, &Stage::IMAGING))
+            .collect();
+        let reduce: f64 = per_rank.iter().map(|r| r[Stage::Reduce.index()]).sum();
         let (load_imbalance, comm_share) = imbalance_and_comm_share(&imaging, reduce);
         let vis_total: u64 = vis_per_rank.iter().sum();
         let vis_per_s = if imaging_wall_s > 0.0 {
@@ -235,6 +224,7 @@ impl RunMetrics {
             vis_per_s,
             vis_per_s_per_thread: vis_per_s / (ranks * threads.max(1)) as f64,
             stages,
+            chunk_reads,
             load_imbalance,
             comm_share,
             bytes_reduced_per_rank: per_rank.iter().map(|r| r[s0 + 1] as u64).collect(),
@@ -271,8 +261,8 @@ impl RunMetrics {
     }
 
     /// Adds `seconds` of `stage` done by rank 0 alone after the gather (writing outputs).
-    pub fn add_root_stage(&mut self, stage: &str, seconds: f64) {
-        if let Some(s) = self.stages.iter_mut().find(|s| s.stage == stage) {
+    pub fn add_root_stage(&mut self, stage: Stage, seconds: f64) {
+        if let Some(s) = self.stages.iter_mut().find(|s| s.stage == stage.as_str()) {
             s.per_rank_s[0] += seconds;
             let n = s.per_rank_s.len() as f64;
             s.max_s = s.per_rank_s.iter().cloned().fold(0.0, f64::max);
@@ -317,6 +307,15 @@ impl RunMetrics {
                 "{:<w$} {:>10.4} {:>10.4} {:>10.4} {:>10.2}\n",
                 st.stage, st.min_s, st.mean_s, st.max_s, st.imbalance
             );
+        }
+        let reads: Vec<String> = self
+            .chunk_reads
+            .iter()
+            .filter(|(_, &n)| n > 0)
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
+        if !reads.is_empty() {
+            s += &format!("chunks read per pass (all ranks): {}\n", reads.join(", "));
         }
         s += &format!(
             "load imbalance {:.2} (max/mean imaging time), communication {:.1} %, {:.1} MiB reduced, peak memory {:.1} MiB/rank (max)\n",
@@ -374,8 +373,8 @@ mod tests {
     #[test]
     fn one_rank_run_has_resources_and_energy() {
         let mut t = StageTimes::default();
-        t.add("grid", 3.0);
-        t.add("reduce", 1.0);
+        t.add(Stage::Grid, 3.0);
+        t.add(Stage::Reduce, 1.0);
         t.gpu_energy_j = Some(50.0);
         let mut m = RunMetrics::gather(&Dist::single(), &t, 10, 4, "cpu").unwrap();
         assert!((m.comm_share - 0.25).abs() < 1e-12);
@@ -404,9 +403,9 @@ mod tests {
     #[test]
     fn single_rank_summary_is_consistent() {
         let mut t = StageTimes::default();
-        t.add("grid", 2.0);
-        t.add("fft", 1.0);
-        t.add("write", 5.0);
+        t.add(Stage::Grid, 2.0);
+        t.add(Stage::Fft, 1.0);
+        t.add(Stage::Write, 5.0);
         let m = RunMetrics::gather(&Dist::single(), &t, 300, 2, "cpu").unwrap();
         assert_eq!(m.ranks, 1);
         assert!((m.imaging_wall_s - 3.0).abs() < 1e-12);
@@ -420,10 +419,10 @@ mod tests {
     #[test]
     fn device_stages_are_reported_but_not_summed() {
         let mut t = StageTimes::default();
-        t.add("grid", 2.0);
-        t.add("fft", 1.0);
-        t.add("gpu_grid", 1.5);
-        t.add("gpu_fft", 0.5);
+        t.add(Stage::Grid, 2.0);
+        t.add(Stage::Fft, 1.0);
+        t.add(Stage::GpuGrid, 1.5);
+        t.add(Stage::GpuFft, 0.5);
         assert!((t.total() - 3.0).abs() < 1e-12);
         let m = RunMetrics::gather(&Dist::single(), &t, 300, 2, "gpu").unwrap();
         assert!((m.imaging_wall_s - 3.0).abs() < 1e-12);

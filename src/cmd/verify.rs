@@ -11,10 +11,13 @@ use crate::config::{Config, VerifyReference};
 use crate::constants::RAD_PER_ARCSEC;
 use crate::dft::{self, relative_l2, Pixel, PixelGrid};
 use crate::dist::Dist;
-use crate::grid::GridMode;
+use crate::imaging::weights::{build as build_weights, DensitySpec};
+use crate::imaging::ImagingError;
+use crate::metrics::StageTimes;
 use crate::output::h5image::read_image_h5;
-use crate::pipeline::{PipelineError, VisSource};
-use crate::weighting::{self, WeightingSpec};
+use crate::vis::samples::GridMode;
+use crate::vis::Want;
+use crate::weighting::WeightingSpec;
 
 /// Errors of `rimager verify`.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +27,7 @@ pub enum VerifyError {
     Image(#[from] crate::output::OutputError),
     /// Reading the visibilities failed.
     #[error(transparent)]
-    Vis(#[from] PipelineError),
+    Vis(#[from] ImagingError),
     /// The image has no usable pixel size.
     #[error("{path}: attribute cell_arcsec is missing or not positive")]
     NoCell { path: String },
@@ -92,7 +95,8 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
     }
     let cell = info.cell_arcsec * RAD_PER_ARCSEC;
     let (nx, ny) = (info.nx, info.ny);
-    let source = VisSource::open(cfg)?;
+    let source = crate::imaging::source::open(cfg)?;
+    let source = source.as_ref();
     let meta = source.meta();
     let pixels = choose_pixels(
         nx,
@@ -108,16 +112,13 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
             path: image_path.display().to_string(),
             value: info.weighting.clone(),
         })?;
-    let weights = weighting::build(
-        &spec,
-        &source,
-        &meta,
-        dist,
-        cfg.input.chunk_rows,
-        (nx, ny),
-        cell,
-        None,
-    )?;
+    let density = DensitySpec {
+        weighting: spec,
+        nx_ny: (nx, ny),
+        cell_rad: cell,
+        chunk_rows: cfg.input.chunk_rows,
+    };
+    let weights = build_weights(&density, source, dist, &mut StageTimes::default())?;
     let kinds: Vec<GridMode> = if file.psf.is_some() {
         vec![GridMode::Dirty, GridMode::Psf]
     } else {
@@ -141,7 +142,7 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
     let rows = dist.my_rows(meta.nrow);
     let t = std::time::Instant::now();
     for r in crate::vis::row_chunks(rows, cfg.input.chunk_rows) {
-        let mut chunk = source.read(r, true)?;
+        let mut chunk = source.read(r, Want::All).map_err(ImagingError::from)?;
         if let Some(w) = &weights {
             w.apply(&mut chunk, &meta.freq_hz);
         }
@@ -185,7 +186,7 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
             cfg.verify.patch.min(nx).min(ny),
             cfg.verify.patch.min(nx).min(ny),
             np - npatch,
-            source.name(cfg),
+            source.name(),
             t.elapsed().as_secs_f64()
         );
         println!(

@@ -1,0 +1,105 @@
+//! Errors of the imaging driver.
+use std::path::PathBuf;
+
+use crate::grid::gpu::GpuError;
+use crate::grid::GridError;
+use crate::kernel::KernelError;
+use crate::output::OutputError;
+use crate::simulate::SimError;
+use crate::vis::h5::VisFileError;
+use crate::vis::VisError;
+use crate::wstack::WStackError;
+
+/// Errors of `rimager image` (and of the passes `verify` shares with it).
+#[derive(Debug, thiserror::Error)]
+pub enum ImagingError {
+    /// Reading visibilities failed.
+    #[error(transparent)]
+    Vis(#[from] VisError),
+    /// Opening the visibility file failed.
+    #[error(transparent)]
+    VisFile(#[from] VisFileError),
+    /// Setting up the simulation failed.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    /// No kernel reaches ε.
+    #[error("image.epsilon: {0}")]
+    Kernel(#[from] KernelError),
+    /// w-stacking could not be planned.
+    #[error("image.wstacking: {0}")]
+    WStack(#[from] WStackError),
+    /// Writing outputs failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// `image.backend = "gpu"` but the GPU backend could not be set up.
+    #[error("image.backend = \"gpu\": {0}")]
+    GpuSetup(#[source] GpuError),
+    /// The gridder failed while running.
+    #[error(transparent)]
+    Grid(#[from] GridError),
+    /// Nothing to image.
+    #[error(
+        "{source_name}: total weight of usable samples is zero ({used} used, {flagged} flagged, {invalid} NaN/Inf or \
+         weight <= 0, {outside} beyond the grid)"
+    )]
+    ZeroWeight {
+        /// The data's name.
+        source_name: String,
+        /// Samples used.
+        used: u64,
+        /// Samples flagged.
+        flagged: u64,
+        /// Samples with NaN/Inf values or weight ≤ 0.
+        invalid: u64,
+        /// Samples beyond the grid.
+        outside: u64,
+    },
+    /// The uv extent could not be determined for `cell_arcsec = "auto"`.
+    #[error("{0}: cannot choose cell_arcsec = \"auto\": no finite, non-zero uv coordinates")]
+    NoUvExtent(String),
+    /// A metrics file could not be written.
+    #[error("writing metrics {path}")]
+    Metrics {
+        /// The metrics file.
+        path: PathBuf,
+        /// Why.
+        source: OutputError,
+    },
+    /// The metrics could not be serialised.
+    #[error("serialising the metrics as JSON")]
+    MetricsJson(#[from] serde_json::Error),
+    /// `image.channels_out` asks for more planes than the data have channels.
+    #[error(
+        "config {path}: field `image.channels_out` = {value}: more output channels than the {nchan} channel(s) of {source_name}"
+    )]
+    ChannelsOut {
+        /// The configuration file.
+        path: PathBuf,
+        /// The value asked for.
+        value: usize,
+        /// Channels in the data.
+        nchan: usize,
+        /// The data's name.
+        source_name: String,
+    },
+    /// Channel cubes are imaged in 2-D only.
+    #[error(
+        "image.channels_out = {channels_out} with w-stacking: channel cubes are imaged in 2-D only; \
+         set image.wstacking = false or image.channels_out = 1"
+    )]
+    CubeWithWStacking {
+        /// The requested planes.
+        channels_out: usize,
+    },
+    /// A failure injected for testing (`RIMAGER_TEST_FAIL_RANK`).
+    #[error("injected failure on rank {0} (RIMAGER_TEST_FAIL_RANK)")]
+    Injected(usize),
+    /// The output directory could not be created.
+    #[error("cannot create output directory {path}")]
+    OutputDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}

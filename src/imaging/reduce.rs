@@ -1,0 +1,108 @@
+//! Combining grids and counts over ranks.
+//!
+//! [`Reduction::ToRoot`] sums every rank's grid into rank 0's, sending only the band of grid
+//! rows (v) that some rank wrote to: each rank finds its first and last non-zero row, the
+//! ranks agree on the union, and the rows outside it, zero on every rank, stay off the
+//! network. The result is the same as reducing every row. (A slab reduction with a
+//! distributed FFT is the planned second mode.)
+use num_complex::Complex;
+use rayon::prelude::*;
+
+use super::{ImagingError, Scalar};
+use crate::dist::Dist;
+use crate::grid::{GridCounts, GridRows};
+
+/// How the grids of the ranks are combined before the image transform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// Sum the occupied band of grid rows into rank 0, which transforms it.
+    ToRoot,
+}
+
+impl Reduction {
+    /// Combines the grids of `g` (rows of `nu` cells) over the ranks of `dist`. With one rank
+    /// there is nothing to do, and the grid stays wherever the backend keeps it.
+    pub fn reduce<T: Scalar>(
+        self,
+        dist: &Dist,
+        g: &mut dyn GridRows<T>,
+        nu: usize,
+    ) -> Result<(), ImagingError> {
+        match self {
+            Reduction::ToRoot => reduce_band_to_root(dist, g, nu),
+        }
+    }
+}
+
+fn reduce_band_to_root<T: Scalar>(
+    dist: &Dist,
+    g: &mut dyn GridRows<T>,
+    nu: usize,
+) -> Result<(), ImagingError> {
+    if dist.size() == 1 {
+        return Ok(());
+    }
+    let grid = g.host_grid()?;
+    let nv = grid.len() / nu.max(1);
+    let (lo, hi) = occupied_rows(grid, nu);
+    // Union over ranks (a rank with no data offers the empty band (nv, 0)).
+    let hi = dist.all_max_f64(hi as f64) as usize;
+    let lo = dist.all_min_f64(lo as f64) as usize;
+    if lo < hi {
+        if dist.is_root() {
+            tracing::debug!(
+                "reducing grid rows {lo}..{hi} of {nv} ({:.1} % of the grid)",
+                100.0 * (hi - lo) as f64 / nv.max(1) as f64
+            );
+        }
+        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(&mut grid[lo * nu..hi * nu]));
+    }
+    Ok(())
+}
+
+/// The rows `lo..hi` of a row-major grid with `nu` cells per row outside which every cell is
+/// zero (`(nv, 0)`, an empty band, for an all-zero grid).
+fn occupied_rows<T: Scalar>(grid: &[Complex<T>], nu: usize) -> (usize, usize) {
+    let zero = |row: &[Complex<T>]| row.iter().all(|c| c.re == T::zero() && c.im == T::zero());
+    let rows: Vec<&[Complex<T>]> = grid.chunks(nu.max(1)).collect();
+    let nv = rows.len();
+    match (
+        rows.par_iter().position_first(|r| !zero(r)),
+        rows.par_iter().position_last(|r| !zero(r)),
+    ) {
+        (Some(lo), Some(last)) => (lo, last + 1),
+        _ => (nv, 0),
+    }
+}
+
+/// Sums counts over ranks (every rank gets the totals).
+pub fn global_counts(dist: &Dist, c: &GridCounts) -> GridCounts {
+    let mut v = c.to_array();
+    dist.all_sum_f64(&mut v);
+    GridCounts::from_array(v)
+}
+
+/// Rank 0's counts on every rank (for passes where every rank saw every row).
+pub fn root_counts(dist: &Dist, c: &GridCounts) -> GridCounts {
+    let mut v = c.to_array();
+    dist.broadcast_f64(&mut v);
+    GridCounts::from_array(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn occupied_rows_finds_the_band() {
+        let nu = 5;
+        let mut g = vec![Complex::<f32>::default(); nu * 8];
+        assert_eq!(occupied_rows(&g, nu), (8, 0), "all zero: empty band");
+        g[2 * nu + 4] = Complex::new(1.0, 0.0);
+        assert_eq!(occupied_rows(&g, nu), (2, 3));
+        g[6 * nu] = Complex::new(0.0, -2.0);
+        assert_eq!(occupied_rows(&g, nu), (2, 7));
+        g[0] = Complex::new(1e-30, 0.0);
+        assert_eq!(occupied_rows(&g, nu), (0, 7));
+    }
+}

@@ -1,0 +1,132 @@
+//! w-stacked imaging ([`crate::wstack`], Arras et al. 2021) behind `rimager image` with
+//! `image.wstacking` on.
+//!
+//! Work is shared out by **w-plane**, not by rows: each rank reads (or simulates) every row,
+//! grids only the samples of its own contiguous range of planes (dirty image and PSF from one
+//! read), transforms and screens each plane and sums the real parts; the ranks then sum their
+//! `ny × nx` real images to rank 0 (far fewer bytes than reducing every plane's complex grid),
+//! which applies the grid and w-corrections and normalises. The counts are the same on every
+//! rank (each sees all rows) and are taken from rank 0.
+use rayon::prelude::*;
+
+use super::backend::{gather_metrics, start_power_sampler, BoxedBackend};
+use super::mfs::Backends;
+use super::pass::PassSpec;
+use super::products::{has_weight, ImageProducts};
+use super::reduce::root_counts;
+use super::{check_counts, fail_point, ImagingError, Run, Scalar};
+use crate::grid::{GridCounts, GridGeometry, ImageTimings};
+use crate::metrics::{ReadPass, Stage};
+use crate::vis::split_range;
+use crate::wstack::{WPlanes, WScreen};
+
+/// The phase screen of plane `p`.
+pub fn w_screen(geom: &GridGeometry, planes: &WPlanes, p: usize) -> WScreen {
+    WScreen {
+        w_lambda: planes.w_of(p),
+        nshift: planes.nshift,
+        cell_rad: geom.cell_rad,
+    }
+}
+
+/// Turns the sum of the screened planes into the image: divides by the 2-D grid correction
+/// and the w-correction `ψ̂((n − 1 + nshift)·dw)` and multiplies by `scale`.
+pub fn finish_w_image(sum: &mut [f64], geom: &GridGeometry, planes: &WPlanes, scale: f64) {
+    let cx = crate::kernel::correction(&geom.kernel, geom.nx, geom.nu);
+    let cy = crate::kernel::correction(&geom.kernel, geom.ny, geom.nv);
+    let cw = planes.correction(geom.nx, geom.ny, geom.cell_rad);
+    let nx = geom.nx;
+    sum.par_chunks_mut(nx)
+        .zip(cw.par_chunks(nx))
+        .zip(cy.par_iter())
+        .for_each(|((row, cw), &cy)| {
+            for ((p, &cx), &cw) in row.iter_mut().zip(&cx).zip(cw) {
+                *p *= cx * cy * cw * scale;
+            }
+        });
+}
+
+/// Sums the screened planes of `backend` over ranks into rank 0 and corrects them there
+/// (`None` elsewhere, or when `counts` has no weight).
+fn finish_planes<T: Scalar>(
+    run: &mut Run,
+    backend: &mut BoxedBackend<T>,
+    planes: &WPlanes,
+    counts: &GridCounts,
+    stages: [Stage; 2],
+) -> Result<Option<Vec<f64>>, ImagingError> {
+    let t = std::time::Instant::now();
+    let mut sum = backend.take_w_sum()?;
+    run.dist.sum_to_root(&mut sum);
+    run.times.add(stages[0], t.elapsed().as_secs_f64());
+    if !(run.dist.is_root() && has_weight(counts)) {
+        return Ok(None);
+    }
+    let t = std::time::Instant::now();
+    finish_w_image(&mut sum, &run.plan.geom, planes, 1.0 / counts.sum_weights);
+    run.times.add(stages[1], t.elapsed().as_secs_f64());
+    Ok(Some(sum))
+}
+
+fn add_times(run: &mut Run, t: ImageTimings, stages: [Stage; 2]) {
+    run.times.add(stages[0], t.fft_s);
+    run.times.add(stages[1], t.correct_s);
+}
+
+/// Images with w-stacking; the products on rank 0.
+pub fn run_wstacked<T: Scalar>(
+    run: &mut Run,
+    planes: &WPlanes,
+) -> Result<Option<ImageProducts>, ImagingError> {
+    let mut b = Backends::<T>::new(run)?;
+    let power = start_power_sampler(run, b.dirty.report().kind);
+    let nrow = run.source.meta().nrow;
+    let nchan = run.source.meta().nchan();
+    let geom = run.plan.geom.clone();
+    let (mut counts, mut psf_counts) = (GridCounts::default(), GridCounts::default());
+    for p in split_range(planes.nplanes, run.dist.size(), run.dist.rank()) {
+        b.clear()?;
+        let sel = planes.select(p);
+        let spec = PassSpec {
+            rows: 0..nrow,
+            channels: 0..nchan,
+            plane: Some(&sel),
+            pass: ReadPass::Image,
+            timed_as: None,
+        };
+        // Every plane counts every usable sample: the last plane's counts are the data's.
+        let (c, pc) = b.grid(run, &spec)?;
+        (counts, psf_counts) = (c, pc.unwrap_or_default());
+        let screen = w_screen(&geom, planes, p);
+        let t = b.dirty.add_w_plane(&screen)?;
+        add_times(run, t, [Stage::Fft, Stage::Correct]);
+        if let Some(psf) = b.psf.as_mut() {
+            let t = psf.add_w_plane(&screen)?;
+            add_times(run, t, [Stage::Psf, Stage::Psf]);
+        }
+    }
+    fail_point(run.dist)?;
+    // Rank 0 always has planes (nplanes ≥ W ≥ 4 is split from the front), so its counts are
+    // the global ones.
+    let counts = root_counts(run.dist, &counts);
+    check_counts(run, &counts)?;
+    let image = finish_planes(run, &mut b.dirty, planes, &counts, [Stage::Reduce, Stage::Correct])?;
+    let psf = match b.psf.as_mut() {
+        Some(psf) => {
+            let pc = root_counts(run.dist, &psf_counts);
+            finish_planes(run, psf, planes, &pc, [Stage::Psf, Stage::Psf])?
+        }
+        None => None,
+    };
+    let metrics = gather_metrics(run, &b.reports(), power, counts.used);
+    Ok(match (image, metrics) {
+        (Some(image), Some(metrics)) => Some(ImageProducts {
+            image,
+            psf,
+            counts,
+            metrics,
+            cube: None,
+        }),
+        _ => None,
+    })
+}
