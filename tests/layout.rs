@@ -423,7 +423,8 @@ fn use_tree(
             }
             seg if is_ident_tok(seg) => {
                 let l = line(*i);
-                if !(seg == "self" && !path.is_empty()) {
+                // A `self` inside a group is the group's prefix itself.
+                if seg != "self" || path.is_empty() {
                     path.push(seg.to_string());
                 }
                 *i += 1;
