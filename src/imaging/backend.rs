@@ -2,7 +2,8 @@
 //! metrics with what the backends report.
 use tracing::info;
 
-use super::{ImagingError, Run, Scalar};
+use super::context::{Run, Scalar};
+use super::error::ImagingError;
 use crate::config::Backend;
 use crate::energy::GpuPowerSampler;
 use crate::grid::cpu::CpuGridder;

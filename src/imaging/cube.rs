@@ -9,9 +9,10 @@
 //! empty sky, NaN is not.)
 use tracing::warn;
 
-use super::mfs::{image_channels, Backends};
+use super::context::{Run, Scalar};
+use super::error::ImagingError;
+use super::image2d::{image_channels, Backends};
 use super::products::CubePlane;
-use super::{ImagingError, Run, Scalar};
 use crate::metrics::Stage;
 use crate::vis::channels::{channel_groups, group_centre_hz};
 

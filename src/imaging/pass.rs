@@ -3,7 +3,8 @@
 //! the channel selection are applied.
 use std::ops::Range;
 
-use super::{ImagingError, Run, Scalar};
+use super::context::{Run, Scalar};
+use super::error::ImagingError;
 use crate::grid::{GridCounts, GridMode, Gridder};
 use crate::metrics::{ReadPass, Stage};
 use crate::vis::channels::select_channels;

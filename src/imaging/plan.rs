@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use tracing::{info, warn};
 
 use super::reduce::Reduction;
-use super::ImagingError;
+use super::error::ImagingError;
 use crate::config::{Backend, Cell, Config, WStacking};
 use crate::constants::{RAD_PER_ARCSEC, SPEED_OF_LIGHT_M_S};
 use crate::dist::Dist;

@@ -8,7 +8,8 @@
 use num_complex::Complex;
 use rayon::prelude::*;
 
-use super::{ImagingError, Scalar};
+use super::error::ImagingError;
+use super::scalar::Scalar;
 use crate::dist::Dist;
 use crate::grid::{GridCounts, GridRows};
 

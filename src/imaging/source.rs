@@ -1,5 +1,5 @@
 //! Opening the visibilities `[input]` names: an HDF5 file or the in-memory simulation.
-use super::ImagingError;
+use super::error::ImagingError;
 use crate::config::{Config, Source};
 use crate::simulate::read::SimulatedVis;
 use crate::simulate::Simulator;

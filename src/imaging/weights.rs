@@ -3,7 +3,7 @@
 //! every rank turns the same sums into the same weights.
 use tracing::info;
 
-use super::ImagingError;
+use super::error::ImagingError;
 use crate::dist::Dist;
 use crate::metrics::{ReadPass, Stage, StageTimes};
 use crate::vis::{row_chunks, VisRead, Want};

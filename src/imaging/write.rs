@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use tracing::info;
 
-use super::{ImageProducts, ImagingError, ImagingPlan};
+use super::error::ImagingError;
+use super::plan::ImagingPlan;
+use super::products::ImageProducts;
 use crate::constants::RAD_PER_ARCSEC;
 use crate::dist::Dist;
 use crate::metrics::RunMetrics;

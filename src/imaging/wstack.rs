@@ -10,11 +10,12 @@
 use rayon::prelude::*;
 
 use super::backend::{gather_metrics, start_power_sampler, BoxedBackend};
-use super::mfs::Backends;
+use super::context::{check_counts, fail_point, Run, Scalar};
+use super::error::ImagingError;
+use super::image2d::Backends;
 use super::pass::PassSpec;
 use super::products::{has_weight, ImageProducts};
 use super::reduce::root_counts;
-use super::{check_counts, fail_point, ImagingError, Run, Scalar};
 use crate::grid::{GridCounts, GridGeometry, ImageTimings};
 use crate::metrics::{ReadPass, Stage};
 use crate::vis::split_range;

@@ -1,0 +1,159 @@
+//! 2-D imaging of a set of channels: one pass over this rank's rows grids the dirty image and
+//! the PSF together into their backends, the grids are reduced over ranks and rank 0
+//! transforms them. The MFS image ([`super::mfs`]) and each plane of a channel cube
+//! ([`super::cube`]) are made this way.
+use std::ops::Range;
+
+use super::backend::{make_backend, BoxedBackend};
+use super::context::{check_counts, fail_point, Run, Scalar};
+use super::error::ImagingError;
+use super::pass::{grid_pass, PassSpec, Target};
+use super::products::has_weight;
+use super::reduce::global_counts;
+use crate::grid::{BackendReport, GridCounts, GridMode};
+use crate::metrics::{ReadPass, Stage};
+
+/// The backends of a run: one for the dirty image and, with the PSF, one for the PSF, so
+/// one read of a chunk feeds both.
+pub struct Backends<T: Scalar> {
+    /// The dirty image's backend.
+    pub dirty: BoxedBackend<T>,
+    /// The PSF's backend.
+    pub psf: Option<BoxedBackend<T>>,
+}
+
+impl<T: Scalar> Backends<T> {
+    /// The backends `run.plan` asks for.
+    pub fn new(run: &Run) -> Result<Self, ImagingError> {
+        Ok(Self {
+            dirty: make_backend(run)?,
+            psf: if run.plan.psf {
+                Some(make_backend(run)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Zeroes every grid.
+    pub fn clear(&mut self) -> Result<(), ImagingError> {
+        self.dirty.clear()?;
+        if let Some(p) = self.psf.as_mut() {
+            p.clear()?;
+        }
+        Ok(())
+    }
+
+    /// What every backend reports.
+    pub fn reports(&self) -> Vec<BackendReport> {
+        std::iter::once(self.dirty.report())
+            .chain(self.psf.as_ref().map(|p| p.report()))
+            .collect()
+    }
+
+    /// Grids one pass into the dirty image and the PSF; returns this rank's counts of each.
+    pub fn grid(
+        &mut self,
+        run: &mut Run,
+        spec: &PassSpec,
+    ) -> Result<(GridCounts, Option<GridCounts>), ImagingError> {
+        let mut targets = vec![Target::new(GridMode::Dirty, self.dirty.as_mut())];
+        if let Some(p) = self.psf.as_mut() {
+            targets.push(Target::new(GridMode::Psf, p.as_mut()));
+        }
+        grid_pass(run, spec, &mut targets)?;
+        Ok((targets[0].counts, targets.get(1).map(|t| t.counts)))
+    }
+}
+
+/// The images of one set of channels: global counts, and on rank 0 the images.
+pub struct ChannelImages {
+    /// Global counts of the dirty image.
+    pub counts: GridCounts,
+    /// Samples this rank gridded into the dirty image.
+    pub local_used: u64,
+    /// The dirty image (rank 0, when the counts have weight).
+    pub image: Option<Vec<f64>>,
+    /// The PSF (rank 0, with the PSF, when the counts have weight).
+    pub psf: Option<Vec<f64>>,
+}
+
+/// Reduces `backend`'s grid over ranks and transforms it on rank 0, scaled by `1 / sum_weights`
+/// of `counts`; the reduction, FFT and correction times go to `stages` (or all to one stage).
+fn reduce_and_transform<T: Scalar>(
+    run: &mut Run,
+    backend: &mut BoxedBackend<T>,
+    counts: &GridCounts,
+    stages: [Stage; 3],
+) -> Result<Option<Vec<f64>>, ImagingError> {
+    let nu = run.plan.geom.nu;
+    let t = std::time::Instant::now();
+    run.plan.reduction.reduce(run.dist, backend.as_mut(), nu)?;
+    run.times.add(stages[0], t.elapsed().as_secs_f64());
+    if !run.dist.is_root() {
+        return Ok(None);
+    }
+    let (img, t) = backend.to_image(1.0 / counts.sum_weights)?;
+    run.times.add(stages[1], t.fft_s);
+    run.times.add(stages[2], t.correct_s);
+    Ok(Some(img))
+}
+
+/// Grids `channels` of this rank's rows into `b` (cleared first), reduces and transforms.
+/// Fails when the dirty image has no weight if `require_weight`; otherwise an empty set gives
+/// no images (decided from global counts, identically on every rank). With `timed_as` every
+/// second goes to that stage.
+pub fn image_channels<T: Scalar>(
+    run: &mut Run,
+    b: &mut Backends<T>,
+    channels: Range<usize>,
+    timed_as: Option<Stage>,
+    require_weight: bool,
+) -> Result<ChannelImages, ImagingError> {
+    b.clear()?;
+    let spec = PassSpec {
+        rows: run.dist.my_rows(run.source.meta().nrow),
+        channels,
+        plane: None,
+        pass: if timed_as.is_some() {
+            ReadPass::Cube
+        } else {
+            ReadPass::Image
+        },
+        timed_as,
+    };
+    let (dirty_local, psf_local) = b.grid(run, &spec)?;
+    fail_point(run.dist)?;
+    let counts = global_counts(run.dist, &dirty_local);
+    if require_weight {
+        check_counts(run, &counts)?;
+    } else if !has_weight(&counts) {
+        return Ok(ChannelImages {
+            counts,
+            local_used: dirty_local.used,
+            image: None,
+            psf: None,
+        });
+    }
+    let stages = match timed_as {
+        Some(s) => [s; 3],
+        None => [Stage::Reduce, Stage::Fft, Stage::Correct],
+    };
+    let image = reduce_and_transform(run, &mut b.dirty, &counts, stages)?;
+    let psf = match (b.psf.as_mut(), psf_local) {
+        (Some(p), Some(local)) => {
+            // The PSF's reduction and transform, as one stage.
+            let pc = global_counts(run.dist, &local);
+            let stage = timed_as.unwrap_or(Stage::Psf);
+            reduce_and_transform(run, p, &pc, [stage; 3])?
+        }
+        _ => None,
+    };
+    Ok(ChannelImages {
+        counts,
+        local_used: dirty_local.used,
+        image,
+        psf,
+    })
+}
+
