@@ -21,7 +21,8 @@ use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
 use super::{write_atomically, OutputError};
-use crate::info::image_stats;
+use crate::image::coords::pixel_offset;
+use crate::image::stats::image_stats;
 use crate::plot::{register_fonts, FONT};
 
 /// Default figure size, pixels (width, height).
@@ -191,10 +192,7 @@ pub fn render_quick_look(
         root.fill(&WHITE).map_err(draw_err)?;
         // Title: name, then peak and rms.
         let line2 = if stats.peak.is_finite() {
-            let (dx, dy) = (
-                -(stats.x as f64 - (nx / 2) as f64) * cell_u,
-                (stats.y as f64 - (ny / 2) as f64) * cell_u,
-            );
+            let (dx, dy) = pixel_offset(stats.x, stats.y, nx, ny, cell_u);
             format!(
                 "peak {} Jy/beam at ({dx:+.4}, {dy:+.4}) {unit};  rms {} Jy/beam",
                 fmt_value(stats.peak, 4),
