@@ -168,10 +168,8 @@ fn describe_fits(path: &Path, name: &str) -> Result<String, InfoError> {
     let mut out = String::new();
     let c = read_fits_cube(path)?;
     let card = |k: &str| {
-        c.cards
-            .iter()
-            .find(|(key, _)| key == k)
-            .and_then(|(_, v)| v.trim().trim_matches('\'').trim().parse::<f64>().ok())
+        c.card(k)
+            .and_then(|v| v.trim().trim_matches('\'').trim().parse::<f64>().ok())
             .unwrap_or(f64::NAN)
     };
     let g = PlaneGeometry {

@@ -21,7 +21,7 @@ use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, Gridder, Real};
 use crate::imaging::{plan, ImageParams};
 use crate::kernel::KernelError;
 use crate::metrics::{RunMetrics, StageTimes};
-use crate::output::fits::{write_fits_image, FitsValue, SkyWcs};
+use crate::output::fits::{write_fits_image, Card, FitsValue, SkyWcs};
 use crate::output::h5image::{write_image_h5_with_cube, ImageInfo};
 use crate::output::OutputError;
 use crate::simulate::{SimError, Simulator};
@@ -785,27 +785,21 @@ fn write_outputs(
         freq_hz: 0.5 * (fmin + fmax),
         bandwidth_hz: (fmax - fmin).max(1.0),
     };
-    let extra = vec![
-        ("EPSILON".to_string(), FitsValue::Float(cfg.image.epsilon)),
-        ("NVIS".to_string(), FitsValue::Int(p.counts.used as i64)),
-        ("WSUM".to_string(), FitsValue::Float(p.counts.sum_weights)),
-        (
-            "KERNELW".to_string(),
-            FitsValue::Int(p.geom.kernel.width as i64),
-        ),
-        (
-            "BACKEND".to_string(),
-            FitsValue::Str(p.metrics.backend.clone()),
-        ),
-        ("NRANKS".to_string(), FitsValue::Int(dist.size() as i64)),
-        (
-            "WEIGHT".to_string(),
+    let mut extra = vec![
+        Card::new("EPSILON", FitsValue::Float(cfg.image.epsilon)),
+        Card::new("NVIS", FitsValue::Int(p.counts.used as i64)),
+        // The cube has its planes' sums of weights instead (WSUMnnnn).
+        Card::new("WSUM", FitsValue::Float(p.counts.sum_weights)).whole_band(),
+        Card::new("KERNELW", FitsValue::Int(p.geom.kernel.width as i64)),
+        Card::new("BACKEND", FitsValue::Str(p.metrics.backend.clone())),
+        Card::new("NRANKS", FitsValue::Int(dist.size() as i64)),
+        Card::new(
+            "WEIGHT",
             FitsValue::Str(WeightingSpec::from_config(&cfg.image).describe()),
         ),
     ];
-    let mut extra = extra;
     if let Some(w) = p.wplanes {
-        extra.push(("WPLANES".to_string(), FitsValue::Int(w.nplanes as i64)));
+        extra.push(Card::new("WPLANES", FitsValue::Int(w.nplanes as i64)));
     }
     let fits = |suffix: &str, data: &[f32]| {
         write_fits_image(

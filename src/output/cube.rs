@@ -1,4 +1,4 @@
-//! Channel-cube outputs (`image.channels_out > 1`, see [`crate::channels`]): the planes as
+//! Channel-cube outputs (`image.channels_out > 1`, made by the channel stage): the planes as
 //! flat arrays for the HDF5 image file, and the FITS cube `<output>-cube.fits` (and
 //! `<output>-psf-cube.fits`).
 //!
@@ -12,8 +12,9 @@
 //! planes), as well as in the HDF5 image file.
 use std::path::Path;
 
-use super::fits::{write_fits_cube, FitsValue, SkyWcs};
-use super::OutputError;
+use super::error::OutputError;
+use super::fits::header::{Card, CardScope, FitsValue, SkyWcs};
+use super::fits::{write_fits_cube, FitsPlanes};
 use crate::channels::CubePlane;
 
 /// Relative tolerance on the plane spacing below which the planes count as equally spaced.
@@ -93,14 +94,15 @@ pub fn freq_axis(freq_hz: &[f64]) -> (f64, f64, bool) {
 }
 
 /// Writes `data` (the cube's image or PSF planes) as the FITS cube `path`: the sky WCS of
-/// `wcs` with the FREQ axis of [`freq_axis`], `extra` cards, then `FREQREG` and the per-plane
-/// `FREQnnnn` / `WSUMnnnn` cards.
+/// `wcs` with the FREQ axis of [`freq_axis`], the [`CardScope::Shared`] cards of `extra`
+/// (whole-band ones such as the MFS image's `WSUM` are left out: the cube has them per plane),
+/// then `FREQREG` and the per-plane `FREQnnnn` / `WSUMnnnn` cards.
 pub fn write_cube_fits(
     path: &Path,
     cube: &CubeArrays,
     data: &[f32],
     wcs: &SkyWcs,
-    extra: &[(String, FitsValue)],
+    extra: &[Card],
 ) -> Result<(), OutputError> {
     let (crval, cdelt, regular) = freq_axis(&cube.freq_hz);
     let cube_wcs = SkyWcs {
@@ -108,17 +110,18 @@ pub fn write_cube_fits(
         bandwidth_hz: cdelt,
         ..*wcs
     };
-    let mut cards: Vec<(String, FitsValue)> =
-        extra.iter().filter(|(k, _)| k != "WSUM").cloned().collect();
-    cards.push(("FREQREG".into(), FitsValue::Bool(regular)));
+    let mut cards: Vec<Card> = extra
+        .iter()
+        .filter(|c| c.scope == CardScope::Shared)
+        .cloned()
+        .collect();
+    cards.push(Card::new("FREQREG", FitsValue::Bool(regular)));
     if !regular {
-        cards.push((
-            "COMMENT".into(),
-            FitsValue::Str("Planes are not equally spaced in frequency: the FREQ axis".into()),
+        cards.push(Card::comment(
+            "Planes are not equally spaced in frequency: the FREQ axis",
         ));
-        cards.push((
-            "COMMENT".into(),
-            FitsValue::Str("is linear from planes 1-2 only; FREQnnnn has each plane's.".into()),
+        cards.push(Card::comment(
+            "is linear from planes 1-2 only; FREQnnnn has each plane's.",
         ));
     }
     for (k, (&f, &w)) in cube
@@ -128,19 +131,16 @@ pub fn write_cube_fits(
         .enumerate()
         .take(MAX_PLANE_CARDS)
     {
-        cards.push((format!("FREQ{:04}", k + 1), FitsValue::Float(f)));
-        cards.push((format!("WSUM{:04}", k + 1), FitsValue::Float(w)));
+        cards.push(Card::new(format!("FREQ{:04}", k + 1), FitsValue::Float(f)));
+        cards.push(Card::new(format!("WSUM{:04}", k + 1), FitsValue::Float(w)));
     }
-    write_fits_cube(
-        path,
+    let planes = FitsPlanes {
         data,
-        cube.nx,
-        cube.ny,
-        cube.nplane(),
-        &cube_wcs,
-        "JY/BEAM",
-        &cards,
-    )
+        nx: cube.nx,
+        ny: cube.ny,
+        nz: cube.nplane(),
+    };
+    write_fits_cube(path, planes, &cube_wcs, "JY/BEAM", &cards)
 }
 
 #[cfg(test)]
@@ -181,7 +181,7 @@ mod tests {
             freq_hz: 1.3e9,
             bandwidth_hz: 2e8,
         };
-        let extra = [("WSUM".to_string(), FitsValue::Float(7.5))];
+        let extra = [Card::new("WSUM", FitsValue::Float(7.5)).whole_band()];
         write_cube_fits(&path, &cube, &image, &wcs, &extra).unwrap();
         let back = read_fits_cube(&path).unwrap();
         assert_eq!((back.nx, back.ny, back.nz), (nx, ny, 3));
