@@ -260,7 +260,7 @@ fn describe_image_file(path: &Path, name: &str) -> Result<String, InfoError> {
         i.grid_nu,
         i.grid_nv,
         i.backend,
-        i.precision
+        i.precision.as_str()
     );
     let _ = writeln!(
         out,

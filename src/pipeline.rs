@@ -22,7 +22,7 @@ use crate::imaging::{plan, ImageParams};
 use crate::kernel::KernelError;
 use crate::metrics::{RunMetrics, StageTimes};
 use crate::output::fits::{write_fits_image, Card, FitsValue, SkyWcs};
-use crate::output::h5image::{write_image_h5_with_cube, ImageInfo};
+use crate::output::h5image::{write_image_h5_with_cube, ImageInfo, Precision};
 use crate::output::OutputError;
 use crate::simulate::{SimError, Simulator};
 use crate::vis::h5::{VisFileError, VisReader};
@@ -751,19 +751,18 @@ fn write_outputs(
         grid_nv: p.geom.nv as u64,
         backend: p.metrics.backend.clone(),
         precision: if cfg.use_double() {
-            "float64"
+            Precision::Float64
         } else {
-            "float32"
-        }
-        .into(),
+            Precision::Float32
+        },
         ranks: dist.size() as u64,
         threads: p.metrics.threads_per_rank as u64,
         version: env!("CARGO_PKG_VERSION").into(),
         metrics_json: serde_json::to_string(&p.metrics).unwrap_or_default(),
-        weighting: cfg.image.weighting.name().into(),
+        weighting: cfg.image.weighting,
         robust: cfg.image.robust,
         taper_arcsec: cfg.image.taper_arcsec,
-        wstacking: u64::from(p.wplanes.is_some()),
+        wstacking: p.wplanes.is_some(),
         w_planes: p.wplanes.map_or(0, |w| w.nplanes as u64),
         w_first_lambda: p.wplanes.map_or(0.0, |w| w.w0),
         w_step_lambda: p.wplanes.map_or(0.0, |w| w.dw),
