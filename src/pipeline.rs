@@ -768,8 +768,20 @@ fn write_outputs(
         w_step_lambda: p.wplanes.map_or(0.0, |w| w.dw),
         w_nshift: p.wplanes.map_or(0.0, |w| w.nshift),
     };
-    let cube32 =
-        cube.map(|c| crate::output::cube::CubeArrays::from_planes(c, p.geom.nx, p.geom.ny));
+    let cube32 = cube.map(|c| {
+        let planes: Vec<crate::output::cube::PlaneData> = c
+            .iter()
+            .map(|q| crate::output::cube::PlaneData {
+                channels: q.channels.clone(),
+                freq_hz: q.freq_hz,
+                sum_weights: q.counts.sum_weights,
+                vis_used: q.counts.used,
+                image: &q.image,
+                psf: q.psf.as_deref(),
+            })
+            .collect();
+        crate::output::cube::CubeArrays::from_planes(&planes, p.geom.nx, p.geom.ny)
+    });
     write_image_h5_with_cube(
         &with_ext(".h5"),
         &image32,
