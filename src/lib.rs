@@ -3,8 +3,8 @@
 //! Data flow, one module per stage:
 //! [`config`] → [`vis`] (HDF5 visibilities) or [`simulate`] → [`kernel`] (ES kernel from ε)
 //! → [`grid`] (tiled convolutional gridding behind the [`grid::Gridder`] trait) → [`dist`]
-//! (MPI reduction) → [`fft`] → [`image`] (grid correction, crop, normalisation) → [`output`]
-//! (HDF5 + FITS), with [`dft`] (direct Fourier transform) for verification and [`metrics`]
+//! (MPI reduction) → [`fft`] → [`imaging`] (grid correction, crop, normalisation) → [`output`]
+//! (HDF5 + FITS + PNG; [`image`] has the statistics and sky coordinates of image planes), with [`dft`] (direct Fourier transform) for verification and [`metrics`]
 //! for per-stage timings, resources ([`resources`]) and energy ([`energy`]); [`scaling`] is the
 //! strong/weak scaling harness; [`weighting`] (natural/uniform/Briggs), [`wstack`]
 //! (w-stacking for wide fields) and [`channels`] (MFS and channel cubes).
@@ -17,6 +17,7 @@ pub mod dist;
 pub mod energy;
 pub mod fft;
 pub mod grid;
+pub mod image;
 pub mod imaging;
 pub mod kernel;
 pub mod kernel_table;

@@ -263,7 +263,7 @@ fn nan_inf_visibilities_and_bad_weights_are_skipped_and_counted() {
         "non-finite psf"
     );
     // The valid samples are exactly 1 Jy at the centre: the image there is 1.
-    let st = rimager::info::image_stats(&img.image, 64);
+    let st = rimager::image::stats::image_stats(&img.image, 64);
     assert_eq!((st.x, st.y), (32, 32));
     assert!((st.peak - 1.0).abs() < 1e-4, "peak {}", st.peak);
 }

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::cli::*;
-use rimager::info::image_stats;
+use rimager::image::stats::image_stats;
 use rimager::output::h5image::read_image_h5;
 
 /// Simulates `sources` (no noise) and images them at 128×128, cell 4″, ε `epsilon`; returns the

@@ -7,7 +7,7 @@ mod common;
 use common::python::{python_with, run_python};
 use rand::{Rng, SeedableRng};
 use rimager::output::cube::{write_cube_fits, CubeArrays};
-use rimager::output::fits::{write_fits_image, FitsValue, SkyWcs};
+use rimager::output::fits::{write_fits_image, Card, FitsValue, SkyWcs};
 
 const SCRIPT: &str = r#"
 import json, math, sys, warnings
@@ -90,10 +90,10 @@ fn astropy_reads_our_fits() {
     )
     .unwrap();
     let extra = [
-        ("OBJECT".to_string(), FitsValue::Str("O'Brien field".into())),
-        ("BMAJ".to_string(), FitsValue::Float(2.0 / 3600.0)),
-        (
-            "HISTORY".to_string(),
+        Card::new("OBJECT", FitsValue::Str("O'Brien field".into())),
+        Card::new("BMAJ", FitsValue::Float(2.0 / 3600.0)),
+        Card::new(
+            "HISTORY",
             FitsValue::Str("rimager fits_astropy test".into()),
         ),
     ];

@@ -205,7 +205,7 @@ fn h5py_reads_what_rimager_writes() {
         (psum - sum).abs() <= 1e-9 * sum.abs().max(1.0),
         "image sum {psum} vs {sum}"
     );
-    let st = rimager::info::image_stats(&img.image, nx);
+    let st = rimager::image::stats::image_stats(&img.image, nx);
     assert_eq!(r["image_argmax_xy"], serde_json::json!([st.x, st.y]));
     // 80″ east, 40″ south at 8″ cells.
     assert_eq!((st.x, st.y), (32 - 10, 32 - 5));

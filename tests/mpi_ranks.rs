@@ -64,7 +64,7 @@ fn one_two_and_three_ranks_agree_and_in_memory_simulation_matches_file() {
         assert_eq!(other.info.sum_weights, one.info.sum_weights);
     }
     // The data are not trivial: the brightest source (1 Jy at the phase centre) dominates.
-    let st = rimager::info::image_stats(&one.image, one.info.nx);
+    let st = rimager::image::stats::image_stats(&one.image, one.info.nx);
     assert_eq!(
         (st.x, st.y),
         (64, 64),

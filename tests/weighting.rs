@@ -70,12 +70,12 @@ fn uniform_and_briggs_are_rank_independent_match_the_dft_and_narrow_the_psf() {
         img
     };
     let nat = image(&natural, 1, "natural");
-    assert_eq!(nat.info.weighting, "natural");
+    assert_eq!(nat.info.weighting.name(), "natural");
 
     for weighting in ["uniform", "briggs"] {
         let cfg = write_file(d, &format!("{weighting}.toml"), &cfg_for(weighting));
         let one = image(&cfg, 1, &format!("{weighting}-1"));
-        assert_eq!(one.info.weighting, weighting);
+        assert_eq!(one.info.weighting.name(), weighting);
         // Weighting changes the image: it is not a no-op.
         let dn = rel_l2(&one.image, &nat.image);
         assert!(

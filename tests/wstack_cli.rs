@@ -40,7 +40,7 @@ fn wstacked_image_is_rank_independent_and_verifies_against_w_term_dft() {
         )
         .assert_ok();
         let img = read_image_h5(&with_suffix(&out, ".h5")).unwrap();
-        assert_eq!(img.info.wstacking, 1);
+        assert_eq!(u64::from(img.info.wstacking), 1);
         assert!(img.info.w_planes >= 4, "{:?}", img.info);
         assert_eq!(img.info.ranks, ranks as u64);
         images.push(img);
@@ -80,7 +80,7 @@ fn wstacked_image_is_rank_independent_and_verifies_against_w_term_dft() {
     let cfg2 = write_file(d, "2d.toml", &config(&vis, &d.join("out/flat"), "false"));
     rimager(&["image", "--config", s(&cfg2)], &[]).assert_ok();
     let flat = with_suffix(&d.join("out/flat"), ".h5");
-    assert_eq!(read_image_h5(&flat).unwrap().info.wstacking, 0);
+    assert_eq!(u64::from(read_image_h5(&flat).unwrap().info.wstacking), 0);
     rimager(&["verify", "--config", s(&cfg2), "--image", s(&flat)], &[]).assert_ok();
     let honest = rimager(
         &[
@@ -101,5 +101,5 @@ fn wstacked_image_is_rank_independent_and_verifies_against_w_term_dft() {
     let cfga = write_file(d, "a.toml", &config(&vis, &d.join("out/auto"), "\"auto\""));
     rimager(&["image", "--config", s(&cfga)], &[]).assert_ok();
     let auto = read_image_h5(&with_suffix(&d.join("out/auto"), ".h5")).unwrap();
-    assert_eq!(auto.info.wstacking, 1);
+    assert_eq!(u64::from(auto.info.wstacking), 1);
 }

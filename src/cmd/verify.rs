@@ -107,11 +107,12 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
     );
     let npatch = cfg.verify.patch.min(nx).min(ny).pow(2);
     // The image's own weighting, from its attributes.
-    let spec = WeightingSpec::from_attributes(&info.weighting, info.robust, info.taper_arcsec)
-        .ok_or_else(|| VerifyError::BadWeighting {
-            path: image_path.display().to_string(),
-            value: info.weighting.clone(),
-        })?;
+    let spec =
+        WeightingSpec::from_attributes(info.weighting.name(), info.robust, info.taper_arcsec)
+            .ok_or_else(|| VerifyError::BadWeighting {
+                path: image_path.display().to_string(),
+                value: info.weighting.name().to_string(),
+            })?;
     let density = DensitySpec {
         weighting: spec,
         nx_ny: (nx, ny),
@@ -125,7 +126,7 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
         vec![GridMode::Dirty]
     };
     // The references to compare with: the 2-D DFT and/or the DFT with the w-term.
-    let made_with_w = info.wstacking != 0;
+    let made_with_w = info.wstacking;
     let refs: Vec<bool> = match cfg.verify.reference {
         VerifyReference::Auto => vec![made_with_w],
         VerifyReference::TwoD => vec![false],

@@ -14,29 +14,11 @@ use crate::dist::Dist;
 use crate::grid::GridGeometry;
 use crate::kernel::{choose_grid, KernelError};
 use crate::metrics::{ReadPass, Stage, StageTimes};
+pub use crate::output::h5image::Precision;
 use crate::vis::samples::wavelength_scale;
 use crate::vis::{row_chunks, UvwExtent, VisRead};
 use crate::weighting::WeightingSpec;
 use crate::wstack::{nm1_range, plan_wstack, w_term_matters, WPlanes, WStackError, WStackRequest};
-
-/// Floating-point precision of the grid and FFT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Precision {
-    /// f32.
-    Float32,
-    /// f64.
-    Float64,
-}
-
-impl Precision {
-    /// `"float32"` or `"float64"` (the image files' `precision` attribute).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::Float32 => "float32",
-            Precision::Float64 => "float64",
-        }
-    }
-}
 
 /// What an image needs besides the data: size, pixel size, accuracy and tile.
 #[derive(Clone, Copy, Debug, PartialEq)]

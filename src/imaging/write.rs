@@ -8,12 +8,12 @@ use tracing::info;
 
 use super::error::ImagingError;
 use super::plan::ImagingPlan;
-use super::products::ImageProducts;
+use super::products::{CubePlane, ImageProducts};
 use crate::constants::RAD_PER_ARCSEC;
 use crate::dist::Dist;
 use crate::metrics::RunMetrics;
-use crate::output::cube::{write_cube_fits, CubeArrays};
-use crate::output::fits::{write_fits_image, FitsValue, SkyWcs};
+use crate::output::cube::{write_cube_fits, CubeArrays, PlaneData};
+use crate::output::fits::{write_fits_image, Card, FitsValue, SkyWcs};
 use crate::output::h5image::{write_image_h5_with_cube, ImageInfo};
 use crate::output::png::{write_quick_look, DEFAULT_SIZE};
 use crate::vis::VisMeta;
@@ -49,15 +49,15 @@ fn image_info(plan: &ImagingPlan, dist: &Dist, meta: &VisMeta, p: &ImageProducts
         grid_nu: g.nu as u64,
         grid_nv: g.nv as u64,
         backend: p.metrics.backend.clone(),
-        precision: plan.precision.as_str().into(),
+        precision: plan.precision,
         ranks: dist.size() as u64,
         threads: p.metrics.threads_per_rank as u64,
         version: env!("CARGO_PKG_VERSION").into(),
         metrics_json: serde_json::to_string(&p.metrics)?,
-        weighting: plan.weighting.mode.name().into(),
+        weighting: plan.weighting.mode,
         robust: plan.weighting.robust,
         taper_arcsec: plan.weighting.taper_arcsec,
-        wstacking: u64::from(plan.wplanes.is_some()),
+        wstacking: plan.wplanes.is_some(),
         w_planes: plan.wplanes.map_or(0, |w| w.nplanes as u64),
         w_first_lambda: plan.wplanes.map_or(0.0, |w| w.w0),
         w_step_lambda: plan.wplanes.map_or(0.0, |w| w.dw),
@@ -65,30 +65,38 @@ fn image_info(plan: &ImagingPlan, dist: &Dist, meta: &VisMeta, p: &ImageProducts
     })
 }
 
-/// The extra FITS cards every image of the run carries.
-fn fits_cards(plan: &ImagingPlan, dist: &Dist, p: &ImageProducts) -> Vec<(String, FitsValue)> {
+/// The extra FITS cards every image of the run carries (the sum of weights only on the
+/// whole-band images: a cube's planes carry their own).
+fn fits_cards(plan: &ImagingPlan, dist: &Dist, p: &ImageProducts) -> Vec<Card> {
     let mut cards = vec![
-        ("EPSILON".to_string(), FitsValue::Float(plan.params.epsilon)),
-        ("NVIS".to_string(), FitsValue::Int(p.counts.used as i64)),
-        ("WSUM".to_string(), FitsValue::Float(p.counts.sum_weights)),
-        (
-            "KERNELW".to_string(),
-            FitsValue::Int(plan.geom.kernel.width as i64),
-        ),
-        (
-            "BACKEND".to_string(),
-            FitsValue::Str(p.metrics.backend.clone()),
-        ),
-        ("NRANKS".to_string(), FitsValue::Int(dist.size() as i64)),
-        (
-            "WEIGHT".to_string(),
-            FitsValue::Str(plan.weighting.describe()),
-        ),
+        Card::new("EPSILON", FitsValue::Float(plan.params.epsilon)),
+        Card::new("NVIS", FitsValue::Int(p.counts.used as i64)),
+        Card::new("WSUM", FitsValue::Float(p.counts.sum_weights)).whole_band(),
+        Card::new("KERNELW", FitsValue::Int(plan.geom.kernel.width as i64)),
+        Card::new("BACKEND", FitsValue::Str(p.metrics.backend.clone())),
+        Card::new("NRANKS", FitsValue::Int(dist.size() as i64)),
+        Card::new("WEIGHT", FitsValue::Str(plan.weighting.describe())),
     ];
     if let Some(w) = plan.wplanes {
-        cards.push(("WPLANES".to_string(), FitsValue::Int(w.nplanes as i64)));
+        cards.push(Card::new("WPLANES", FitsValue::Int(w.nplanes as i64)));
     }
     cards
+}
+
+/// The cube's planes as the output's plain per-plane data.
+fn cube_arrays(planes: &[CubePlane], nx: usize, ny: usize) -> CubeArrays {
+    let data: Vec<PlaneData> = planes
+        .iter()
+        .map(|q| PlaneData {
+            channels: q.channels.clone(),
+            freq_hz: q.freq_hz,
+            sum_weights: q.counts.sum_weights,
+            vis_used: q.counts.used,
+            image: &q.image,
+            psf: q.psf.as_deref(),
+        })
+        .collect();
+    CubeArrays::from_planes(&data, nx, ny)
 }
 
 fn to_f32(v: &[f64]) -> Vec<f32> {
@@ -114,10 +122,7 @@ pub fn write_products(
     let image32 = to_f32(&p.image);
     let psf32 = p.psf.as_deref().map(to_f32);
     let info = image_info(plan, dist, meta, p)?;
-    let cube32 = p
-        .cube
-        .as_deref()
-        .map(|c| CubeArrays::from_planes(c, nx, ny));
+    let cube32 = p.cube.as_deref().map(|c| cube_arrays(c, nx, ny));
     write_image_h5_with_cube(&out(".h5"), &image32, psf32.as_deref(), &info, cube32.as_ref())?;
     let (fmin, fmax) = (info.freq_min_hz, info.freq_max_hz);
     let wcs = SkyWcs {

@@ -1,6 +1,7 @@
-//! Channel-cube outputs (`image.channels_out > 1`, see [`crate::channels`]): the planes as
+//! Channel-cube outputs (`image.channels_out > 1`, made by the channel stage): the planes as
 //! flat arrays for the HDF5 image file, and the FITS cube `<output>-cube.fits` (and
-//! `<output>-psf-cube.fits`).
+//! `<output>-psf-cube.fits`). The planes come in as plain data ([`PlaneData`]); converting an
+//! imaging stage's result into it is the caller's business.
 //!
 //! FITS spectral axis (Greisen et al. 2006, A&A 446, 747, "WCS paper III"): `CTYPE3 = 'FREQ'`,
 //! `CRPIX3 = 1`, `CRVAL3` = the first plane's centre frequency, `CDELT3` = the second minus the
@@ -10,11 +11,12 @@
 //! approximate, and — always — every plane's exact centre frequency and sum of weights are in
 //! the cards `FREQnnnn` (Hz) and `WSUMnnnn` (nnnn = 1-based plane number, for the first 9999
 //! planes), as well as in the HDF5 image file.
+use std::ops::Range;
 use std::path::Path;
 
-use super::fits::{write_fits_cube, FitsValue, SkyWcs};
-use super::OutputError;
-use crate::imaging::CubePlane;
+use super::error::OutputError;
+use super::fits::header::{Card, CardScope, FitsValue, SkyWcs};
+use super::fits::{write_fits_cube, FitsPlanes};
 
 /// Relative tolerance on the plane spacing below which the planes count as equally spaced.
 pub const SPACING_RTOL: f64 = 1e-6;
@@ -45,24 +47,42 @@ pub struct CubeArrays {
     pub psf: Option<Vec<f32>>,
 }
 
+/// One plane of a cube as plain data: what [`CubeArrays::from_planes`] flattens.
+#[derive(Clone, Debug)]
+pub struct PlaneData<'a> {
+    /// Channels (indices in file order) imaged into this plane.
+    pub channels: Range<usize>,
+    /// Centre frequency, Hz.
+    pub freq_hz: f64,
+    /// Sum of weights (0 for a blanked plane).
+    pub sum_weights: f64,
+    /// Samples gridded into the plane.
+    pub vis_used: u64,
+    /// `[ny][nx]` dirty image, Jy/beam (NaN where blanked).
+    pub image: &'a [f64],
+    /// `[ny][nx]` PSF, if made.
+    pub psf: Option<&'a [f64]>,
+}
+
 impl CubeArrays {
-    /// Flattens `planes` (each `nx × ny`).
-    pub fn from_planes(planes: &[CubePlane], nx: usize, ny: usize) -> Self {
+    /// Flattens `planes` (each `nx × ny`) into float32 arrays; the cube has a PSF when the
+    /// first plane has one.
+    pub fn from_planes(planes: &[PlaneData<'_>], nx: usize, ny: usize) -> Self {
         let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         let has_psf = planes.first().is_some_and(|p| p.psf.is_some());
         CubeArrays {
             nx,
             ny,
             freq_hz: planes.iter().map(|p| p.freq_hz).collect(),
-            sum_weights: planes.iter().map(|p| p.counts.sum_weights).collect(),
-            vis_used: planes.iter().map(|p| p.counts.used).collect(),
+            sum_weights: planes.iter().map(|p| p.sum_weights).collect(),
+            vis_used: planes.iter().map(|p| p.vis_used).collect(),
             chan_first: planes.iter().map(|p| p.channels.start as u64).collect(),
             chan_count: planes.iter().map(|p| p.channels.len() as u64).collect(),
-            image: planes.iter().flat_map(|p| f32s(&p.image)).collect(),
+            image: planes.iter().flat_map(|p| f32s(p.image)).collect(),
             psf: has_psf.then(|| {
                 planes
                     .iter()
-                    .flat_map(|p| p.psf.as_deref().map(f32s).unwrap_or_default())
+                    .flat_map(|p| p.psf.map(f32s).unwrap_or_default())
                     .collect()
             }),
         }
@@ -93,14 +113,15 @@ pub fn freq_axis(freq_hz: &[f64]) -> (f64, f64, bool) {
 }
 
 /// Writes `data` (the cube's image or PSF planes) as the FITS cube `path`: the sky WCS of
-/// `wcs` with the FREQ axis of [`freq_axis`], `extra` cards, then `FREQREG` and the per-plane
-/// `FREQnnnn` / `WSUMnnnn` cards.
+/// `wcs` with the FREQ axis of [`freq_axis`], the [`CardScope::Shared`] cards of `extra`
+/// (whole-band ones such as the MFS image's `WSUM` are left out: the cube has them per plane),
+/// then `FREQREG` and the per-plane `FREQnnnn` / `WSUMnnnn` cards.
 pub fn write_cube_fits(
     path: &Path,
     cube: &CubeArrays,
     data: &[f32],
     wcs: &SkyWcs,
-    extra: &[(String, FitsValue)],
+    extra: &[Card],
 ) -> Result<(), OutputError> {
     let (crval, cdelt, regular) = freq_axis(&cube.freq_hz);
     let cube_wcs = SkyWcs {
@@ -108,17 +129,18 @@ pub fn write_cube_fits(
         bandwidth_hz: cdelt,
         ..*wcs
     };
-    let mut cards: Vec<(String, FitsValue)> =
-        extra.iter().filter(|(k, _)| k != "WSUM").cloned().collect();
-    cards.push(("FREQREG".into(), FitsValue::Bool(regular)));
+    let mut cards: Vec<Card> = extra
+        .iter()
+        .filter(|c| c.scope == CardScope::Shared)
+        .cloned()
+        .collect();
+    cards.push(Card::new("FREQREG", FitsValue::Bool(regular)));
     if !regular {
-        cards.push((
-            "COMMENT".into(),
-            FitsValue::Str("Planes are not equally spaced in frequency: the FREQ axis".into()),
+        cards.push(Card::comment(
+            "Planes are not equally spaced in frequency: the FREQ axis",
         ));
-        cards.push((
-            "COMMENT".into(),
-            FitsValue::Str("is linear from planes 1-2 only; FREQnnnn has each plane's.".into()),
+        cards.push(Card::comment(
+            "is linear from planes 1-2 only; FREQnnnn has each plane's.",
         ));
     }
     for (k, (&f, &w)) in cube
@@ -128,19 +150,16 @@ pub fn write_cube_fits(
         .enumerate()
         .take(MAX_PLANE_CARDS)
     {
-        cards.push((format!("FREQ{:04}", k + 1), FitsValue::Float(f)));
-        cards.push((format!("WSUM{:04}", k + 1), FitsValue::Float(w)));
+        cards.push(Card::new(format!("FREQ{:04}", k + 1), FitsValue::Float(f)));
+        cards.push(Card::new(format!("WSUM{:04}", k + 1), FitsValue::Float(w)));
     }
-    write_fits_cube(
-        path,
+    let planes = FitsPlanes {
         data,
-        cube.nx,
-        cube.ny,
-        cube.nplane(),
-        &cube_wcs,
-        "JY/BEAM",
-        &cards,
-    )
+        nx: cube.nx,
+        ny: cube.ny,
+        nz: cube.nplane(),
+    };
+    write_fits_cube(path, planes, &cube_wcs, "JY/BEAM", &cards)
 }
 
 #[cfg(test)]
@@ -156,6 +175,34 @@ mod tests {
         let (_, d, r) = freq_axis(&[1.0e9, 1.1e9, 1.3e9]);
         assert!((d - 1e8).abs() < 1e-3 && !r);
         assert_eq!(freq_axis(&[1.0e9, 1.0e9]), (1.0e9, 1.0, false));
+    }
+
+    #[test]
+    fn from_planes_flattens_plain_planes() {
+        let (a, b) = ([1.0, 2.0], [f64::NAN, 4.0]);
+        let psf = [0.5, 0.25];
+        let plane = |channels, freq_hz, image, psf| PlaneData {
+            channels,
+            freq_hz,
+            sum_weights: freq_hz / 1e9,
+            vis_used: 7,
+            image,
+            psf,
+        };
+        let planes = [
+            plane(0..2, 1.4e9, &a[..], Some(&psf[..])),
+            plane(2..5, 1.3e9, &b[..], Some(&psf[..])),
+        ];
+        let c = CubeArrays::from_planes(&planes, 2, 1);
+        assert_eq!(c.nplane(), 2);
+        assert_eq!((c.chan_first, c.chan_count), (vec![0, 2], vec![2, 3]));
+        assert_eq!(c.vis_used, vec![7, 7]);
+        assert_eq!(c.sum_weights, vec![1.4, 1.3]);
+        assert_eq!(c.image[..2], [1.0, 2.0]);
+        assert!(c.image[2].is_nan() && c.image[3] == 4.0);
+        assert_eq!(c.psf.unwrap(), vec![0.5, 0.25, 0.5, 0.25]);
+        let no_psf = [plane(0..1, 1.4e9, &a[..], None)];
+        assert!(CubeArrays::from_planes(&no_psf, 2, 1).psf.is_none());
     }
 
     #[test]
@@ -181,7 +228,7 @@ mod tests {
             freq_hz: 1.3e9,
             bandwidth_hz: 2e8,
         };
-        let extra = [("WSUM".to_string(), FitsValue::Float(7.5))];
+        let extra = [Card::new("WSUM", FitsValue::Float(7.5)).whole_band()];
         write_cube_fits(&path, &cube, &image, &wcs, &extra).unwrap();
         let back = read_fits_cube(&path).unwrap();
         assert_eq!((back.nx, back.ny, back.nz), (nx, ny, 3));

@@ -1,4 +1,10 @@
-//! Image output: FITS ([`fits`]) and the shared atomic-write machinery.
+//! Image output: the HDF5 image file ([`h5image`]), FITS images and cubes ([`fits`],
+//! [`cube`]), PNG quick looks ([`png`]), their errors ([`error`]) and the shared atomic-write
+//! machinery.
+//!
+//! The writers take plain arrays and metadata structs only (never an imaging stage's result
+//! type), so that the imaging driver above converts its results and this wing depends on
+//! nothing above the leaves.
 //!
 //! Every writer goes through [`write_atomically`] (or, for libraries that open files by name
 //! such as HDF5, [`temp_path_for`] + [`commit_temp`]): the bytes are written to a temporary
@@ -8,66 +14,16 @@
 //! untouched.
 
 pub mod cube;
+pub mod error;
 pub mod fits;
 pub mod h5image;
 pub mod png;
 
+pub use error::{FitsError, OutputError, PngError};
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-
-/// Errors from writing (or reading back) output files. Every message names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum OutputError {
-    /// An I/O operation on `path` failed.
-    #[error("{op} failed for {}", path.display())]
-    Io {
-        /// The file (or directory) the operation was applied to.
-        path: PathBuf,
-        /// What was being done, e.g. "create temporary file", "rename over destination".
-        op: &'static str,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The caller asked for something that cannot be written (bad keyword, shape mismatch, ...).
-    #[error("cannot write {}: {reason}", path.display())]
-    Invalid {
-        /// The destination file.
-        path: PathBuf,
-        /// What is wrong with the request.
-        reason: String,
-    },
-    /// An HDF5 operation on `path` failed.
-    #[error("{what} failed for {}", path.display())]
-    Hdf5 {
-        /// The file.
-        path: PathBuf,
-        /// What was being done.
-        what: String,
-        /// The underlying error.
-        #[source]
-        source: hdf5::Error,
-    },
-    /// A file being read is not in the format expected.
-    #[error("malformed file {}: {reason}", path.display())]
-    Malformed {
-        /// The file being read.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-impl OutputError {
-    fn io(path: &Path, op: &'static str, source: std::io::Error) -> Self {
-        OutputError::Io {
-            path: path.to_path_buf(),
-            op,
-            source,
-        }
-    }
-}
 
 /// The temporary file used while writing `path`: `.<name>.tmp-<pid>` in the same directory
 /// (the same directory, hence the same file system, so the final rename is atomic).
@@ -200,4 +156,66 @@ pub fn write_atomically(
     guard.armed = false;
     sync_dir(path);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_keeps_old_file_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.fits");
+        std::fs::write(&path, b"old good content").unwrap();
+        let err = write_atomically(&path, |w| {
+            w.write_all(&[1u8; 10_000])?;
+            Err(std::io::Error::other("disk on fire"))
+        })
+        .unwrap_err();
+        // The message names the file; the cause follows in the error chain.
+        let msg = err.to_string();
+        let cause = std::error::Error::source(&err)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        assert!(
+            cause.contains("disk on fire") && msg.contains("out.fits"),
+            "{msg} / {cause}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"old good content");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.fits")]);
+
+        // A panic in the writer also leaves no temporary file.
+        let r = std::panic::catch_unwind(|| {
+            let _ = write_atomically(&path, |_| panic!("boom"));
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        // And a successful write replaces the content.
+        write_atomically(&path, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn commit_temp_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.h5");
+        let tmp = temp_path_for(&path);
+        assert_eq!(
+            tmp.file_name().unwrap().to_str().unwrap(),
+            format!(".x.h5.tmp-{}", std::process::id())
+        );
+        std::fs::write(&tmp, b"abc").unwrap();
+        commit_temp(&tmp, &path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+        assert!(!tmp.exists());
+        // Committing a missing temp file fails and names it.
+        let err = commit_temp(&tmp, &path).unwrap_err();
+        assert!(err.to_string().contains(".x.h5.tmp-"), "{err}");
+    }
 }

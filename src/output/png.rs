@@ -20,8 +20,10 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use super::{write_atomically, OutputError};
-use crate::cmd::info::image_stats;
+use super::error::{OutputError, PngError};
+use super::write_atomically;
+use crate::image::coords::pixel_offset;
+use crate::image::stats::image_stats;
 use crate::plot::{register_fonts, FONT};
 
 /// Default figure size, pixels (width, height).
@@ -153,8 +155,8 @@ fn fmt_value(v: f64, digits: usize) -> String {
     }
 }
 
-fn draw_err(e: impl std::fmt::Display) -> String {
-    format!("drawing failed: {e}")
+fn draw_err(e: impl std::fmt::Display) -> PngError {
+    PngError::Draw(e.to_string())
 }
 
 /// Draws the quick look of `data` (`[ny][nx]`, row 0 south, column 0 east, pixel size
@@ -167,18 +169,17 @@ pub fn render_quick_look(
     cell_arcsec: f64,
     title: &str,
     size: (u32, u32),
-) -> Result<(Vec<u8>, PlotRect), String> {
+) -> Result<(Vec<u8>, PlotRect), PngError> {
     if data.len() != nx * ny {
-        return Err(format!(
-            "data has {} values but the image is {nx} x {ny}",
-            data.len()
-        ));
+        return Err(PngError::DataLength {
+            len: data.len(),
+            nx,
+            ny,
+        });
     }
-    let rect = plot_rect(nx, ny, size).ok_or_else(|| {
-        format!(
-            "a {} x {} figure is too small for a quick look",
-            size.0, size.1
-        )
+    let rect = plot_rect(nx, ny, size).ok_or(PngError::TooSmall {
+        width: size.0,
+        height: size.1,
     })?;
     register_fonts();
     let stretch = clip_range(data);
@@ -191,10 +192,7 @@ pub fn render_quick_look(
         root.fill(&WHITE).map_err(draw_err)?;
         // Title: name, then peak and rms.
         let line2 = if stats.peak.is_finite() {
-            let (dx, dy) = (
-                -(stats.x as f64 - (nx / 2) as f64) * cell_u,
-                (stats.y as f64 - (ny / 2) as f64) * cell_u,
-            );
+            let (dx, dy) = pixel_offset(stats.x, stats.y, nx, ny, cell_u);
             format!(
                 "peak {} Jy/beam at ({dx:+.4}, {dy:+.4}) {unit};  rms {} Jy/beam",
                 fmt_value(stats.peak, 4),
@@ -320,7 +318,7 @@ pub fn write_quick_look(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (rgb, _) = render_quick_look(data, nx, ny, cell_arcsec, &format!("{name}: {what}"), size)
-        .map_err(|reason| OutputError::Invalid {
+        .map_err(|reason| OutputError::Png {
         path: path.to_path_buf(),
         reason,
     })?;
