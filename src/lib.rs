@@ -20,7 +20,6 @@ pub mod grid;
 pub mod imaging;
 pub mod info;
 pub mod kernel;
-pub mod kernel_table;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
