@@ -21,9 +21,11 @@ use tracing::warn;
 
 use crate::config::Config;
 use crate::dist::Dist;
-use crate::grid::{GridCounts, GridGeometry, GridMode, Gridder, Real};
+use crate::grid::{GridCounts, GridGeometry, GridMode, ImagingBackend};
 use crate::pipeline::VisSource;
-use crate::pipeline::{global_counts, grid_pass, make_gridder, reduce_grid, PipelineError};
+use crate::pipeline::{
+    global_counts, grid_pass, make_gridder, reduce_grid, PipelineError, PipelineReal,
+};
 use crate::vis::{split_range, VisChunk, VisMeta};
 use crate::weighting::ImagingWeights;
 
@@ -111,7 +113,7 @@ pub fn check_channels_out(cfg: &Config, nchan: usize, source: &str) -> Result<()
 /// over this rank's rows with only the group's channels, a reduction and, on rank 0, an FFT);
 /// returns the planes on rank 0 and `None` elsewhere. Groups without usable samples give NaN
 /// planes and a warning on rank 0.
-pub fn image_cube<T: Real>(
+pub fn image_cube<T: PipelineReal>(
     cfg: &Config,
     dist: &Dist,
     source: &VisSource,
@@ -121,7 +123,7 @@ pub fn image_cube<T: Real>(
 ) -> Result<Option<Vec<CubePlane>>, PipelineError> {
     let nchan = meta.nchan();
     let rows = dist.my_rows(meta.nrow);
-    let mut g: Box<dyn Gridder<T>> = make_gridder::<T>(cfg, dist, geom)?;
+    let mut g: Box<dyn ImagingBackend<T>> = make_gridder::<T>(cfg, dist, geom)?;
     let npix = geom.nx * geom.ny;
     let mut planes = Vec::new();
     for chans in channel_groups(nchan, cfg.image.channels_out) {
@@ -138,6 +140,7 @@ pub fn image_cube<T: Real>(
                 chans.clone(),
                 mode,
                 weights,
+                None,
                 None,
             )?;
             let counts = global_counts(dist, &local);

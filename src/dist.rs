@@ -9,8 +9,6 @@ use mpi::environment::Universe;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::*;
 
-use crate::grid::Real;
-
 /// Errors setting up MPI.
 #[derive(Debug, thiserror::Error)]
 pub enum DistError {
@@ -130,7 +128,7 @@ impl Dist {
     /// Sums `data` over all ranks into rank 0's `data` (other ranks' buffers are left as they
     /// were), in pieces of at most 2²⁶ elements so counts fit MPI's ints and the extra memory
     /// stays bounded.
-    pub fn sum_to_root<T: Real>(&self, data: &mut [T]) {
+    pub fn sum_to_root<T: Equivalence + num_traits::Zero + Copy>(&self, data: &mut [T]) {
         let Some(w) = &self.world else { return };
         if self.size == 1 {
             return;

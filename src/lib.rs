@@ -25,6 +25,7 @@ pub mod output;
 pub mod pipeline;
 pub mod plot;
 pub mod progress;
+pub mod real;
 pub mod resources;
 pub mod scaling;
 pub mod simulate;

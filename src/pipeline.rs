@@ -16,8 +16,10 @@ use crate::config::{Backend, Cell, Config, Source};
 use crate::constants::{RAD_PER_ARCSEC, SPEED_OF_LIGHT_M_S};
 use crate::dist::Dist;
 use crate::grid::cpu::CpuGridder;
-use crate::grid::gpu::{GpuError, GpuGridder};
-use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, Gridder, Real};
+use crate::grid::gpu::{GpuError, GpuGridder, GpuReal};
+use crate::grid::{
+    BackendKind, GridCounts, GridError, GridGeometry, GridMode, Gridder, ImagingBackend,
+};
 use crate::imaging::{plan, ImageParams};
 use crate::kernel::KernelError;
 use crate::metrics::{RunMetrics, StageTimes};
@@ -28,9 +30,13 @@ use crate::simulate::{SimError, Simulator};
 use crate::vis::h5::{VisFileError, VisReader};
 use crate::vis::{row_chunks, VisChunk, VisMeta};
 use crate::weighting::{ImagingWeights, WeightingSpec};
-use crate::wstack::{WPlanes, WStackError};
+use crate::wstack::{WPlaneSel, WPlanes, WStackError};
 
 mod wstack;
+
+/// The precisions the pipeline images in: gridded on either backend and reduced over MPI.
+pub trait PipelineReal: GpuReal + mpi::traits::Equivalence {}
+impl<T: GpuReal + mpi::traits::Equivalence> PipelineReal for T {}
 
 /// Errors of the imaging pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -204,9 +210,10 @@ pub fn cell_rad(
 /// Grids channels `channels` (all of them for the MFS image, one group for a cube plane, see
 /// [`crate::channels`]) of this rank's rows of `source` in chunks, with the imaging `weights`
 /// (computed over all channels; natural weighting if `None`) applied to each chunk, adding
-/// read and grid times to `times` if given.
+/// read and grid times to `times` if given. With `plane` set (w-stacking) only that w-plane's
+/// samples are gridded.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn grid_pass<T: Real>(
+pub(crate) fn grid_pass<T: PipelineReal>(
     g: &mut dyn Gridder<T>,
     source: &VisSource,
     rows: std::ops::Range<usize>,
@@ -216,6 +223,7 @@ pub(crate) fn grid_pass<T: Real>(
     mode: GridMode,
     weights: Option<&ImagingWeights>,
     mut times: Option<&mut StageTimes>,
+    plane: Option<&WPlaneSel>,
 ) -> Result<GridCounts, PipelineError> {
     let mut counts = GridCounts::default();
     let read_stage = if source.is_simulation() {
@@ -243,7 +251,7 @@ pub(crate) fn grid_pass<T: Real>(
         }
         let t_read = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
-        counts.merge(&g.grid_chunk(&chunk, &freq_hz[channels.clone()], mode)?);
+        counts.merge(&g.grid(&chunk, &freq_hz[channels.clone()], mode, plane)?);
         if let Some(times) = times.as_deref_mut() {
             times.add(read_stage, t_read);
             times.add("grid", t.elapsed().as_secs_f64());
@@ -261,10 +269,13 @@ pub(crate) fn grid_pass<T: Real>(
 /// zero on every rank, are skipped. A uv coverage narrower than the grid's band (pixels finer
 /// than the longest baseline needs, or an oversampled grid) shrinks the reduction in
 /// proportion; the result is the same as reducing every row.
-pub(crate) fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) -> Result<(), GridError> {
+pub(crate) fn reduce_grid<T: PipelineReal>(
+    dist: &Dist,
+    g: &mut dyn ImagingBackend<T>,
+) -> Result<(), GridError> {
     if dist.size() > 1 {
         let nu = g.geometry().nu;
-        let grid = g.grid_mut()?;
+        let grid = g.host_grid()?;
         let nv = grid.len() / nu.max(1);
         let (lo, hi) = occupied_rows(grid, nu);
         // Union over ranks: max of hi and of −lo (a rank with no data offers the empty band).
@@ -287,7 +298,7 @@ pub(crate) fn reduce_grid<T: Real>(dist: &Dist, g: &mut dyn Gridder<T>) -> Resul
 
 /// The rows `lo..hi` of a row-major grid with `nu` cells per row outside which every cell is
 /// zero (`(nv, 0)`, an empty band, for an all-zero grid).
-fn occupied_rows<T: Real>(grid: &[Complex<T>], nu: usize) -> (usize, usize) {
+fn occupied_rows<T: PipelineReal>(grid: &[Complex<T>], nu: usize) -> (usize, usize) {
     let zero = |row: &[Complex<T>]| row.iter().all(|c| c.re == T::zero() && c.im == T::zero());
     let rows: Vec<&[Complex<T>]> = grid.chunks(nu.max(1)).collect();
     let nv = rows.len();
@@ -303,13 +314,13 @@ fn occupied_rows<T: Real>(grid: &[Complex<T>], nu: usize) -> (usize, usize) {
 /// Makes the gridder `image.backend` asks for. `gpu` takes the GPU of this rank's node-local
 /// rank (modulo the devices present) and fails where none is usable; `auto` falls back to the
 /// CPU with a notice.
-pub(crate) fn make_gridder<T: Real>(
+pub(crate) fn make_gridder<T: PipelineReal>(
     cfg: &Config,
     dist: &Dist,
     geom: &GridGeometry,
-) -> Result<Box<dyn Gridder<T>>, PipelineError> {
+) -> Result<Box<dyn ImagingBackend<T>>, PipelineError> {
     match cfg.image.backend {
-        Backend::Cpu => Ok(Box::new(CpuGridder::<T>::new(geom.clone()))),
+        Backend::Cpu => Ok(Box::new(CpuGridder::<T>::new(geom.clone())?)),
         Backend::Gpu => {
             let local = dist.node_local_rank();
             let g = GpuGridder::<T>::new(geom.clone(), local).map_err(PipelineError::GpuSetup)?;
@@ -336,7 +347,7 @@ pub(crate) fn make_gridder<T: Real>(
                         "rank {}: backend auto: {e}; using the CPU backend",
                         dist.rank()
                     );
-                    Ok(Box::new(CpuGridder::<T>::new(geom.clone())))
+                    Ok(Box::new(CpuGridder::<T>::new(geom.clone())?))
                 }
             }
         }
@@ -532,12 +543,12 @@ fn finish_image(
 
 /// Starts sampling this rank's GPU power through NVML while it works (`None` on the CPU
 /// backend or without NVML).
-pub(crate) fn start_power_sampler<T: Real>(
+pub(crate) fn start_power_sampler<T: PipelineReal>(
     cfg: &Config,
     dist: &Dist,
-    g: &dyn Gridder<T>,
+    g: &dyn ImagingBackend<T>,
 ) -> Option<crate::energy::GpuPowerSampler> {
-    (g.backend_name() == "gpu")
+    (g.report().kind == BackendKind::Gpu)
         .then(|| {
             crate::energy::GpuPowerSampler::start(
                 dist.node_local_rank(),
@@ -585,15 +596,16 @@ pub(crate) fn check_counts(
 
 /// Adds the backend's device stage times, GPU memory and measured GPU energy to `times` and
 /// gathers every rank's metrics to rank 0 (`None` elsewhere).
-pub(crate) fn gather_metrics<T: Real>(
+pub(crate) fn gather_metrics<T: PipelineReal>(
     dist: &Dist,
-    g: &dyn Gridder<T>,
+    g: &dyn ImagingBackend<T>,
     power: Option<crate::energy::GpuPowerSampler>,
     times: &mut StageTimes,
     local_used: u64,
     threads: usize,
 ) -> Option<RunMetrics> {
-    if let Some(t) = g.device_stage_times() {
+    let report = g.report();
+    if let Some(t) = report.stage_times {
         info!(
             "rank {}: GPU stage times (CUDA events, image and PSF): H2D {:.4} s, bucketing {:.4} s, \
              gridding {:.4} s, FFT {:.4} s, correction {:.4} s, D2H {:.4} s",
@@ -616,15 +628,15 @@ pub(crate) fn gather_metrics<T: Real>(
             times.add(stage, secs);
         }
     }
-    times.gpu_mem_bytes = g.device_memory_bytes();
+    times.gpu_mem_bytes = report.device_memory_bytes;
     times.gpu_energy_j = power.and_then(|p| p.finish()).map(|r| r.energy_j);
-    RunMetrics::gather(dist, times, local_used, threads, g.backend_name())
+    RunMetrics::gather(dist, times, local_used, threads, report.kind.as_str())
 }
 
 /// Grids, reduces and images with precision `T` and imaging `weights`; returns the products
 /// on rank 0.
 #[allow(clippy::too_many_arguments)]
-fn image_with<T: Real>(
+fn image_with<T: PipelineReal>(
     cfg: &Config,
     dist: &Dist,
     source: &VisSource,
@@ -635,7 +647,7 @@ fn image_with<T: Real>(
     threads: usize,
 ) -> Result<Option<ImageProducts>, PipelineError> {
     let rows = dist.my_rows(meta.nrow);
-    let mut g: Box<dyn Gridder<T>> = make_gridder::<T>(cfg, dist, &geom)?;
+    let mut g: Box<dyn ImagingBackend<T>> = make_gridder::<T>(cfg, dist, &geom)?;
     let power = start_power_sampler(cfg, dist, g.as_ref());
     let pass = grid_pass(
         g.as_mut(),
@@ -647,6 +659,7 @@ fn image_with<T: Real>(
         GridMode::Dirty,
         weights,
         Some(times),
+        None,
     )?;
     // Fault injection for tests: this rank fails while the others wait in the next collective.
     if std::env::var("RIMAGER_TEST_FAIL_RANK")
@@ -680,6 +693,7 @@ fn image_with<T: Real>(
             0..meta.nchan(),
             GridMode::Psf,
             weights,
+            None,
             None,
         )?;
         let pc = global_counts(dist, &p);

@@ -53,7 +53,7 @@ fn mfs_grids_every_channel_at_its_own_wavelength() {
     ];
     let want = dft_image(&chunks, &FREQ_HZ, p.nx, p.ny, p.cell_rad);
     let geom = plan(&p, 9600).unwrap();
-    let (img, counts) = image_chunks::<f64>(geom, &chunks, &FREQ_HZ, GridMode::Dirty);
+    let (img, counts) = image_chunks::<f64>(geom, &chunks, &FREQ_HZ, GridMode::Dirty).unwrap();
     assert_eq!(counts.used, 2400 * 4);
     let err = relative_l2(&img, &want);
     eprintln!("MFS over 0.5-2.1 GHz, float64, eps 1e-6: relative L2 error {err:e}");
@@ -67,7 +67,7 @@ fn mfs_grids_every_channel_at_its_own_wavelength() {
 
     let p4 = params(1e-4);
     let (img32, _) =
-        image_chunks::<f32>(plan(&p4, 9600).unwrap(), &chunks, &FREQ_HZ, GridMode::Dirty);
+        image_chunks::<f32>(plan(&p4, 9600).unwrap(), &chunks, &FREQ_HZ, GridMode::Dirty).unwrap();
     let err = relative_l2(&img32, &want);
     eprintln!("MFS float32, eps 1e-4: relative L2 error {err:e}");
     assert!(err <= 1e-4, "{err}");
@@ -82,16 +82,16 @@ fn descending_channel_order_gives_the_same_image() {
     let chunks = vec![random_chunk(2000, &asc, p.cell_rad, 31)];
     let rchunks: Vec<VisChunk> = chunks.iter().map(|c| reversed(c, 4)).collect();
     let geom = plan(&p, 8000).unwrap();
-    let (a, _) = image_chunks::<f64>(geom.clone(), &chunks, &asc, GridMode::Dirty);
-    let (d, _) = image_chunks::<f64>(geom.clone(), &rchunks, &desc, GridMode::Dirty);
+    let (a, _) = image_chunks::<f64>(geom.clone(), &chunks, &asc, GridMode::Dirty).unwrap();
+    let (d, _) = image_chunks::<f64>(geom.clone(), &rchunks, &desc, GridMode::Dirty).unwrap();
     let diff = relative_l2(&d, &a);
     eprintln!("descending vs ascending: relative L2 difference {diff:e}");
     assert!(diff <= 1e-12, "{diff}");
     let want = dft_image(&chunks, &asc, p.nx, p.ny, p.cell_rad);
     assert!(relative_l2(&d, &want) <= 1e-6);
     // The PSF too.
-    let (pa, _) = image_chunks::<f64>(geom.clone(), &chunks, &asc, GridMode::Psf);
-    let (pd, _) = image_chunks::<f64>(geom, &rchunks, &desc, GridMode::Psf);
+    let (pa, _) = image_chunks::<f64>(geom.clone(), &chunks, &asc, GridMode::Psf).unwrap();
+    let (pd, _) = image_chunks::<f64>(geom, &rchunks, &desc, GridMode::Psf).unwrap();
     assert!(relative_l2(&pd, &pa) <= 1e-12);
 }
 
@@ -105,7 +105,8 @@ fn a_channel_group_images_only_its_channels() {
             .map(|c| select_channels(c, 4, chans.clone()))
             .collect();
         let f = &FREQ_HZ[chans.clone()];
-        let (img, counts) = image_chunks::<f64>(plan(&p, 4800).unwrap(), &sub, f, GridMode::Dirty);
+        let (img, counts) =
+            image_chunks::<f64>(plan(&p, 4800).unwrap(), &sub, f, GridMode::Dirty).unwrap();
         assert_eq!(counts.used as usize, 1200 * chans.len());
         let want = dft_image(&sub, f, p.nx, p.ny, p.cell_rad);
         let err = relative_l2(&img, &want);

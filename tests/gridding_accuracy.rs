@@ -24,9 +24,9 @@ fn check(eps: f64, double: bool, nx: usize, ny: usize) -> f64 {
     };
     let geom = plan(&p, 10_500).unwrap();
     let (img, counts) = if double {
-        image_chunks::<f64>(geom, &chunks, &freq_hz, GridMode::Dirty)
+        image_chunks::<f64>(geom, &chunks, &freq_hz, GridMode::Dirty).unwrap()
     } else {
-        image_chunks::<f32>(geom, &chunks, &freq_hz, GridMode::Dirty)
+        image_chunks::<f32>(geom, &chunks, &freq_hz, GridMode::Dirty).unwrap()
     };
     assert_eq!(counts.used, 3500 * 3);
     let want = dft_image(&chunks, &freq_hz, nx, ny, cell_rad);

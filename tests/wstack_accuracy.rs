@@ -8,8 +8,9 @@ mod common;
 use common::data::{dft_image, dft_image_w_term, wide_field};
 use rimager::dft::relative_l2;
 use rimager::grid::cpu::CpuGridder;
-use rimager::grid::{GridMode, Real};
+use rimager::grid::GridMode;
 use rimager::imaging::{image_chunks, image_chunks_wstack_with, plan, plan_w, ImageParams};
+use rimager::real::Real;
 
 fn nvis(chunks: &[rimager::vis::VisChunk], nchan: usize) -> u64 {
     chunks.iter().map(|c| (c.nrow() * nchan) as u64).sum()
@@ -35,7 +36,7 @@ fn check<T: Real>(eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, usize)
         .fold(0.0, f64::max);
     let wl = wmax_m * fmax / s;
     let (geom, planes) = plan_w(&p, n, -wl, wl).expect("plan_w");
-    let mut g = CpuGridder::<T>::new(geom.clone());
+    let mut g = CpuGridder::<T>::new(geom.clone()).expect("CPU gridder");
     let (img, counts) =
         image_chunks_wstack_with(&mut g, &planes, &f.chunks, &f.freq_hz, mode).expect("image");
     assert_eq!(counts.used, n, "every sample used");
@@ -43,7 +44,7 @@ fn check<T: Real>(eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, usize)
     let e_w = relative_l2(&img, &want);
     // The 2-D image of the same data.
     let geom2 = plan(&p, n).expect("plan");
-    let (img2, _) = image_chunks::<T>(geom2, &f.chunks, &f.freq_hz, mode);
+    let (img2, _) = image_chunks::<T>(geom2, &f.chunks, &f.freq_hz, mode).expect("image");
     let e_2d_vs_w = relative_l2(&img2, &want);
     let e_2d = if mode == GridMode::Dirty {
         relative_l2(
@@ -56,7 +57,7 @@ fn check<T: Real>(eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, usize)
     eprintln!(
         "{} {mode:?} epsilon {eps:e} ({}x{} at {:.4} deg, {} planes, W={} sigma={}): w-stacked vs w-term DFT \
          {e_w:.3e}; 2-D vs w-term DFT {e_2d_vs_w:.3e}; 2-D vs 2-D DFT {e_2d:.3e}",
-        T::NAME,
+        std::any::type_name::<T>(),
         f.nx,
         f.ny,
         f.cell_rad.to_degrees(),

@@ -1,9 +1,10 @@
 //! Planning an image (pixel size, kernel, grid) and turning visibilities into a dirty image or
-//! PSF with any [`Gridder`]: grid every chunk, then FFT, grid-correct, crop and normalise by
-//! the sum of weights (a 1 Jy point source at the phase centre peaks at 1.0).
+//! PSF with any [`ImagingBackend`]: grid every chunk, then FFT, grid-correct, crop and
+//! normalise by the sum of weights (a 1 Jy point source at the phase centre peaks at 1.0).
 use crate::grid::cpu::CpuGridder;
-use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, Gridder, Real};
+use crate::grid::{GridCounts, GridError, GridGeometry, GridMode, ImagingBackend};
 use crate::kernel::{choose_grid, KernelError};
+use crate::real::Real;
 use crate::vis::VisChunk;
 use crate::wstack::{plan_wstack, WPlanes, WScreen, WStackError};
 
@@ -32,32 +33,29 @@ pub fn plan(p: &ImageParams, nvis: u64) -> Result<GridGeometry, KernelError> {
 
 /// Images `chunks` in one process with the CPU gridder (no MPI): returns the normalised image
 /// `[ny][nx]` and the counts. Used by tests and benchmarks; the MPI pipeline does the same with
-/// a reduction between gridding and [`Gridder::to_image`].
+/// a reduction between gridding and [`crate::grid::ImageTransform::to_image`]. Fails only on a
+/// geometry the CPU gridder cannot grid.
 pub fn image_chunks<T: Real>(
     geom: GridGeometry,
     chunks: &[VisChunk],
     freq_hz: &[f64],
     mode: GridMode,
-) -> (Vec<f64>, GridCounts) {
-    let mut g = CpuGridder::<T>::new(geom);
-    match image_chunks_with(&mut g, chunks, freq_hz, mode) {
-        Ok(r) => r,
-        // The CPU gridder has no failure modes.
-        Err(e) => unreachable!("CPU gridder failed: {e}"),
-    }
+) -> Result<(Vec<f64>, GridCounts), GridError> {
+    let mut g = CpuGridder::<T>::new(geom)?;
+    image_chunks_with(&mut g, chunks, freq_hz, mode)
 }
 
 /// Images `chunks` in one process with gridder `g` (any backend), normalised by the sum of
 /// weights.
 pub fn image_chunks_with<T: Real>(
-    g: &mut dyn Gridder<T>,
+    g: &mut dyn ImagingBackend<T>,
     chunks: &[VisChunk],
     freq_hz: &[f64],
     mode: GridMode,
 ) -> Result<(Vec<f64>, GridCounts), GridError> {
     let mut counts = GridCounts::default();
     for c in chunks {
-        counts.merge(&g.grid_chunk(c, freq_hz, mode)?);
+        counts.merge(&g.grid(c, freq_hz, mode, None)?);
     }
     let scale = if counts.sum_weights > 0.0 {
         1.0 / counts.sum_weights
@@ -113,7 +111,7 @@ pub fn finish_w_image(sum: &mut [f64], geom: &GridGeometry, planes: &WPlanes, sc
 /// gridded, transformed and screened in turn, then corrected and normalised by the sum of
 /// weights. The single-process form of what the MPI pipeline does.
 pub fn image_chunks_wstack_with<T: Real>(
-    g: &mut dyn Gridder<T>,
+    g: &mut dyn ImagingBackend<T>,
     planes: &WPlanes,
     chunks: &[VisChunk],
     freq_hz: &[f64],
@@ -122,16 +120,15 @@ pub fn image_chunks_wstack_with<T: Real>(
     let mut counts = GridCounts::default();
     for p in 0..planes.nplanes {
         g.clear()?;
-        g.set_w_plane(Some(planes.select(p)));
+        let sel = planes.select(p);
         let mut c = GridCounts::default();
         for ch in chunks {
-            c.merge(&g.grid_chunk(ch, freq_hz, mode)?);
+            c.merge(&g.grid(ch, freq_hz, mode, Some(&sel))?);
         }
         counts = c;
         let screen = w_screen(g.geometry(), planes, p);
         g.add_w_plane(&screen)?;
     }
-    g.set_w_plane(None);
     g.clear()?;
     let mut sum = g.take_w_sum()?;
     let scale = if counts.sum_weights > 0.0 {

@@ -11,11 +11,11 @@ use tracing::{info, warn};
 
 use crate::weighting::ImagingWeights;
 
-use super::{grid_pass, make_gridder, ImageProducts, PipelineError, VisSource};
+use super::{grid_pass, make_gridder, ImageProducts, PipelineError, PipelineReal, VisSource};
 use crate::config::{Config, WStacking};
 use crate::constants::SPEED_OF_LIGHT_M_S;
 use crate::dist::Dist;
-use crate::grid::{GridCounts, GridGeometry, GridMode, Real};
+use crate::grid::{GridCounts, GridGeometry, GridMode, ImagingBackend};
 use crate::imaging::{finish_w_image, plan_w, w_screen, ImageParams};
 use crate::metrics::StageTimes;
 use crate::vis::{row_chunks, VisMeta};
@@ -151,12 +151,12 @@ pub(super) fn run(
 /// Grids, screens and sums this rank's planes for `mode`, sums the planes of all ranks to rank
 /// 0 and corrects there. Returns the image (rank 0) and the global counts.
 #[allow(clippy::too_many_arguments)]
-fn image_planes<T: Real>(
+fn image_planes<T: PipelineReal>(
     cfg: &Config,
     dist: &Dist,
     source: &VisSource,
     meta: &VisMeta,
-    g: &mut dyn crate::grid::Gridder<T>,
+    g: &mut dyn ImagingBackend<T>,
     planes: &WPlanes,
     mode: GridMode,
     weights: Option<&ImagingWeights>,
@@ -166,7 +166,7 @@ fn image_planes<T: Real>(
     let mut counts = GridCounts::default();
     for p in mine {
         g.clear()?;
-        g.set_w_plane(Some(planes.select(p)));
+        let sel = planes.select(p);
         counts = grid_pass(
             g,
             source,
@@ -177,6 +177,7 @@ fn image_planes<T: Real>(
             mode,
             weights,
             times.as_deref_mut(),
+            Some(&sel),
         )?;
         let t = g.add_w_plane(&w_screen(g.geometry(), planes, p))?;
         if let Some(times) = times.as_deref_mut() {
@@ -184,7 +185,6 @@ fn image_planes<T: Real>(
             times.add("correct", t.correct_s);
         }
     }
-    g.set_w_plane(None);
     if std::env::var("RIMAGER_TEST_FAIL_RANK")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -228,7 +228,7 @@ fn image_planes<T: Real>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_with<T: Real>(
+fn run_with<T: PipelineReal>(
     cfg: &Config,
     dist: &Dist,
     source: &VisSource,
