@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the CPU imaging path on seeded random data generated in memory.
 //!
-//! * `grid_only/{f32 eps1e-4, f64 eps1e-6}`: [`CpuGridder::grid_chunk`] of ~1e6 samples onto
+//! * `grid_only/{f32 eps1e-4, f64 eps1e-6}`: [`Gridder::grid`] of [`CpuGridder`] of ~1e6 samples onto
 //!   the grid planned for a 2048² image (throughput in samples/s).
 //! * `dirty_end_to_end/{f32 eps1e-4, f64 eps1e-6}`: [`image::image_chunks`] (grid + FFT +
 //!   grid correction + crop) of the same samples.
@@ -27,8 +27,9 @@ use rand_distr::StandardNormal;
 use rimager::constants::SPEED_OF_LIGHT_M_S;
 use rimager::fft::Fft2d;
 use rimager::grid::cpu::CpuGridder;
-use rimager::grid::{GridGeometry, GridMode, Gridder, Real};
+use rimager::grid::{GridGeometry, GridMode, Gridder};
 use rimager::imaging::{self as image, ImageParams};
+use rimager::real::Real;
 use rimager::vis::VisChunk;
 
 /// Image side, pixels.
@@ -113,7 +114,7 @@ fn bench_grid_only_t<T: Real>(
     let nvis = (chunk.nrow() * freq.len()) as u64;
     let geom = geometry(epsilon, nvis);
     eprintln!("grid_only/{}", label(name, &geom));
-    let mut gridder = CpuGridder::<T>::new(geom);
+    let mut gridder = CpuGridder::<T>::new(geom).expect("CPU gridder");
     let mut group = c.benchmark_group("grid_only");
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
@@ -121,7 +122,7 @@ fn bench_grid_only_t<T: Real>(
     group.throughput(Throughput::Elements(nvis));
     group.bench_function(BenchmarkId::from_parameter(name), |b| {
         // Accumulates onto the same grid every iteration, as a multi-chunk run does.
-        b.iter(|| black_box(gridder.grid_chunk(chunk, freq, GridMode::Dirty).ok()))
+        b.iter(|| black_box(gridder.grid(chunk, freq, GridMode::Dirty, None).ok()))
     });
     group.finish();
 }

@@ -16,9 +16,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use rimager::constants::SPEED_OF_LIGHT_M_S;
 use rimager::dft::{self, relative_l2};
-use rimager::grid::gpu::GpuGridder;
-use rimager::grid::{GridMode, Gridder, Real};
-use rimager::imaging::{plan, ImageParams};
+use rimager::grid::gpu::{GpuGridder, GpuReal};
+use rimager::grid::{DeviceStageTimes, GridMode, Gridder, ImageTransform, ImagingBackend};
+use rimager::imaging::ImageParams;
 use rimager::vis::VisChunk;
 
 /// `nrow` rows of `nchan` channels, uvw uniform in a disc reaching 0.45/cell at the highest
@@ -57,7 +57,12 @@ fn synth(nrow: usize, freq: &[f64], cell: f64) -> VisChunk {
     c
 }
 
-fn run<T: Real>(
+/// The device stage times so far.
+fn stage_times<T: GpuReal>(g: &GpuGridder<T>) -> DeviceStageTimes {
+    g.report().stage_times.unwrap_or_default()
+}
+
+fn run<T: GpuReal>(
     eps: f64,
     npix: usize,
     tile: usize,
@@ -73,13 +78,13 @@ fn run<T: Real>(
         epsilon: eps,
         tile,
     };
-    let geom = plan(&p, nvis)?;
+    let geom = p.grid_2d(nvis)?;
     let (w, nu, nv) = (geom.kernel.width, geom.nu, geom.nv);
     let t = Instant::now();
     let mut g = GpuGridder::<T>::new(geom, 0)?;
     println!(
         "{} eps {eps:e} tile {tile}: W={w} grid {nu}x{nv}, setup (NVRTC + cuFFT plan + allocation) {:.3} s on {}",
-        T::NAME,
+        std::any::type_name::<T>(),
         t.elapsed().as_secs_f64(),
         g.device_name()
     );
@@ -88,12 +93,12 @@ fn run<T: Real>(
     let mut last = None;
     for rep in 0..2 {
         g.clear()?;
-        let before = g.stage_times();
+        let before = stage_times(&g);
         let t = Instant::now();
-        let counts = g.grid_chunk(chunk, freq, GridMode::Dirty)?;
+        let counts = g.grid(chunk, freq, GridMode::Dirty, None)?;
         let (img, _) = g.to_image(1.0 / counts.sum_weights)?;
         let wall = t.elapsed().as_secs_f64();
-        let after = g.stage_times();
+        let after = stage_times(&g);
         let d = |a: f64, b: f64| a - b;
         let h2d = d(after.h2d_s, before.h2d_s);
         let bucket = d(after.bucket_s, before.bucket_s);
@@ -161,7 +166,7 @@ fn run<T: Real>(
     if let Some(c) = last {
         println!(
             "SUMMARY {} eps {eps:e} tile {tile}: GPU compute {:.1} ms ({:.2e} vis/s), achieved error {err:.2e}",
-            T::NAME,
+            std::any::type_name::<T>(),
             c * 1e3,
             nvis as f64 / c
         );

@@ -5,8 +5,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rimager::constants::SPEED_OF_LIGHT_M_S;
 use rimager::grid::cpu::CpuGridder;
-use rimager::grid::{GridMode, Gridder};
-use rimager::imaging::{plan, ImageParams};
+use rimager::grid::{GridMode, GridRows, Gridder, ImageTransform};
+use rimager::imaging::ImageParams;
 use rimager::vis::VisChunk;
 /// Process CPU time in seconds (all threads): robust to other load on the machine, unlike wall
 /// time, when the pool has one thread.
@@ -71,24 +71,24 @@ fn main() -> Result<(), rimager::grid::GridError> {
             epsilon: eps,
             tile: 32,
         };
-        let geom = plan(&p, (nrow * nchan) as u64).unwrap();
+        let geom = p.grid_2d((nrow * nchan) as u64).unwrap();
         let (w, nu) = (geom.kernel.width, geom.nu);
         let t = Instant::now();
         let (img_s, grid_s) = if double {
-            let mut g = CpuGridder::<f64>::new(geom);
-            g.grid_chunk(&c, &freq, GridMode::Dirty)?;
+            let mut g = CpuGridder::<f64>::new(geom)?;
+            g.grid(&c, &freq, GridMode::Dirty, None)?;
             let ms = t.elapsed().as_secs_f64();
-            let _ = g.grid_mut();
+            let _ = g.host_grid();
             let gs = t.elapsed().as_secs_f64();
             println!("  records {ms:.3} s, tile gridding {:.3} s", gs - ms);
             let t2 = Instant::now();
             g.to_image(1.0)?;
             (t2.elapsed().as_secs_f64(), gs)
         } else {
-            let mut g = CpuGridder::<f32>::new(geom);
-            g.grid_chunk(&c, &freq, GridMode::Dirty)?;
+            let mut g = CpuGridder::<f32>::new(geom)?;
+            g.grid(&c, &freq, GridMode::Dirty, None)?;
             let ms = t.elapsed().as_secs_f64();
-            let _ = g.grid_mut();
+            let _ = g.host_grid();
             let gs = t.elapsed().as_secs_f64();
             println!("  records {ms:.3} s, tile gridding {:.3} s", gs - ms);
             let t2 = Instant::now();

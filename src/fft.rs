@@ -10,7 +10,7 @@ use num_complex::Complex;
 use rayon::prelude::*;
 use rustfft::{Fft, FftPlanner};
 
-use crate::grid::Real;
+use crate::real::Real;
 
 /// Columns gathered per block in the second pass.
 const COLUMN_BLOCK: usize = 16;

@@ -93,7 +93,7 @@ impl WPlanes {
         self.w0 + p as f64 * self.dw
     }
 
-    /// Selection of plane `p` for [`crate::grid::place_samples`].
+    /// Selection of plane `p` for [`crate::grid::place_samples_in_plane`].
     pub fn select(&self, p: usize) -> WPlaneSel {
         WPlaneSel {
             plane: p,
@@ -122,7 +122,7 @@ impl WPlanes {
     }
 }
 
-/// Which w-plane a gridding pass grids (see [`crate::grid::place_samples`]): samples whose
+/// Which w-plane a gridding pass grids (see [`crate::grid::place_samples_in_plane`]): samples whose
 /// kernel footprint along w covers plane `plane` are gridded with their value times
 /// `ψ((w − w_p)/dw) · exp(+2πi w nshift)`; the others are skipped (but still counted).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,8 +1,8 @@
 //! The floating-point types the driver images with.
 use crate::dist::Reducible;
-use crate::grid::Real;
+use crate::grid::gpu::GpuReal;
 
-/// f32 or f64: what the gridders, the MPI collectives and the CUDA kernels all accept.
-pub trait Scalar: Real + Reducible {}
+/// f32 or f64: what the gridders (CPU and CUDA) and the MPI collectives all accept.
+pub trait Scalar: GpuReal + Reducible {}
 
-impl<T: Real + Reducible> Scalar for T {}
+impl<T: GpuReal + Reducible> Scalar for T {}

@@ -13,7 +13,10 @@ use cudarc::driver::{
 };
 use rayon::prelude::*;
 
-use super::{drv, GpuError};
+use super::error::{drv, GpuError};
+
+/// Bytes of each pinned bounce buffer for the grid's and image's trips to the host.
+pub(super) const BOUNCE_BYTES: usize = 32 << 20;
 
 /// Two page-locked host buffers for piecewise copies of `V`s, each with an event recorded
 /// after the last copy that used it.
