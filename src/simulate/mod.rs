@@ -42,7 +42,6 @@ pub mod read;
 pub mod sky;
 
 use std::ops::Range;
-use std::path::PathBuf;
 
 use num_complex::{Complex32, Complex64};
 use rand::SeedableRng;
