@@ -18,7 +18,7 @@ use rimager::constants::SPEED_OF_LIGHT_M_S;
 use rimager::dft::{self, relative_l2};
 use rimager::grid::gpu::GpuGridder;
 use rimager::grid::{GridMode, Gridder, Real};
-use rimager::image::{plan, ImageParams};
+use rimager::imaging::{plan, ImageParams};
 use rimager::vis::VisChunk;
 
 /// `nrow` rows of `nchan` channels, uvw uniform in a disc reaching 0.45/cell at the highest

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rimager::constants::SPEED_OF_LIGHT_M_S;
 use rimager::grid::cpu::CpuGridder;
 use rimager::grid::{GridMode, Gridder};
-use rimager::image::{plan, ImageParams};
+use rimager::imaging::{plan, ImageParams};
 use rimager::vis::VisChunk;
 /// Process CPU time in seconds (all threads): robust to other load on the machine, unlike wall
 /// time, when the pool has one thread.
