@@ -48,6 +48,10 @@ enum Command {
         /// communication share, memory, energy) as JSON here.
         #[arg(long, visible_alias = "metrics-json")]
         metrics: Option<PathBuf>,
+        /// Write the effective configuration (the file's, with the overrides above) as TOML
+        /// here, then make the image.
+        #[arg(long)]
+        save_config: Option<PathBuf>,
     },
     /// Compare an image with the exact direct Fourier transform of the same visibilities.
     Verify {
@@ -230,6 +234,20 @@ fn load(config: &Path, overrides: Option<&ImageOverrides>) -> anyhow::Result<Con
     Ok(cfg)
 }
 
+/// Writes `cfg` as TOML to `path` (`--save-config`).
+fn save_config(cfg: &Config, path: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let text = cfg.to_toml_string().with_context(|| {
+        format!(
+            "cannot write the configuration as TOML to {}",
+            path.display()
+        )
+    })?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!("wrote the effective configuration to {}", path.display());
+    Ok(())
+}
+
 fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
     match cli.command {
         Command::Simulate { config, output } => {
@@ -243,8 +261,12 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
             config,
             overrides,
             metrics,
+            save_config: save_to,
         } => {
             let cfg = load(&config, Some(&overrides))?;
+            if let Some(path) = save_to.filter(|_| dist.is_root()) {
+                save_config(&cfg, &path)?;
+            }
             crate::pipeline::run_image(&cfg, dist, metrics.as_deref())?;
         }
         Command::Verify {

@@ -73,6 +73,12 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The configuration as TOML text that [`Config::from_toml_str`] reads back to the same
+    /// values (every key written, defaults included; `origin` is not a key).
+    pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+
     /// Checks value ranges, section by section; called after parsing and after CLI overrides.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.image
@@ -173,5 +179,24 @@ mod tests {
     fn auto_precision_follows_epsilon() {
         assert!(!parse("[image]\nepsilon = 1e-4\n").unwrap().use_double());
         assert!(parse("[image]\nepsilon = 1e-6\n").unwrap().use_double());
+    }
+
+    #[test]
+    fn toml_text_reads_back_to_the_same_values() {
+        let text = "[image]\ncell_arcsec = 2.5\nwstacking = \"auto\"\nepsilon = 1e-6\n\
+                    [verify]\nreference = \"2d\"\n\
+                    [[simulate.sources]]\nkind = \"gaussian\"\nflux_jy = 2.0\n\
+                    major_arcsec = 3.0\nminor_arcsec = 1.0\n";
+        let c = parse(text).unwrap();
+        let back = parse(&c.to_toml_string().unwrap()).unwrap();
+        assert_eq!(back.image.cell_arcsec, Cell::Arcsec(2.5));
+        assert_eq!(back.image.wstacking, WStacking::Auto(AutoTag::Auto));
+        assert_eq!(back.image.epsilon, 1e-6);
+        assert_eq!(back.verify.reference, VerifyReference::TwoD);
+        assert_eq!(back.simulate.sources, c.simulate.sources);
+        assert_eq!(back.metrics, c.metrics);
+        let d = parse(&Config::default().to_toml_string().unwrap()).unwrap();
+        assert_eq!(d.image.cell_arcsec, Cell::Auto(AutoTag::Auto));
+        assert_eq!(d.image.wstacking, WStacking::Bool(false));
     }
 }
