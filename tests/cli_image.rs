@@ -237,3 +237,43 @@ fn info_prints_the_sky_position_of_an_offset_source_within_a_pixel() {
         assert!(r.stdout.contains("robust"), "{r}");
     }
 }
+
+#[test]
+fn save_config_writes_the_effective_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let vis = dir.path().join("vis.h5");
+    let out = dir.path().join("img");
+    let text = image_section(&vis, 64, Some(4.0), 1e-4, &out)
+        + "\n"
+        + &simulate_section(2, 0.0, &[(1.0, 0.0, 0.0)], &vis);
+    let cfg = write_file(dir.path(), "c.toml", &text);
+    let saved = dir.path().join("saved.toml");
+    mpirun(
+        2,
+        &[
+            "image",
+            "--config",
+            s(&cfg),
+            "--source",
+            "simulate",
+            "--nx",
+            "32",
+            "--wstacking",
+            "auto",
+            "--no-png",
+            "--save-config",
+            s(&saved),
+        ],
+        &[],
+    )
+    .assert_ok();
+    let c = rimager::config::Config::from_file(&saved).unwrap();
+    assert_eq!(c.input.source, rimager::config::Source::Simulate);
+    assert_eq!((c.image.nx, c.image.ny), (32, 64));
+    assert_eq!(c.image.cell_arcsec, rimager::config::Cell::Arcsec(4.0));
+    assert_eq!(c.image.wstacking.to_string(), "auto");
+    assert!(!c.image.png);
+    // The saved file reproduces the run.
+    rimager(&["image", "--config", s(&saved)], &[]).assert_ok();
+    assert!(with_suffix(&out, ".h5").is_file());
+}

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::energy::{EnergyEstimate, MetricsConfig};
+use crate::config::MetricsConfig;
+use crate::energy::EnergyEstimate;
 
 use crate::dist::Dist;
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{csv, plots, Layout, Mode, ScalingError};
-use crate::config::{Config, Source};
+use crate::config::{Backend, Config, Source};
 use crate::metrics::RunMetrics;
 use crate::simulate::Simulator;
 
@@ -20,7 +20,7 @@ pub struct Sweep {
     /// Ranks × threads layouts.
     pub layouts: Vec<Layout>,
     /// Backends (`cpu`, `gpu`).
-    pub backends: Vec<String>,
+    pub backends: Vec<Backend>,
     /// Image size (`image.nx = image.ny`), if not the template's.
     pub npix: Option<usize>,
     /// Runs per configuration.
@@ -119,7 +119,7 @@ pub fn run(sweep: &Sweep) -> Result<PathBuf, ScalingError> {
     let csv_path = sweep.out.join(format!("scaling-{}.csv", sweep.mode.name()));
     let mut rows: Vec<csv::Row> = Vec::new();
     let (mut failed, mut total) = (0, 0);
-    for backend in &sweep.backends {
+    for backend in sweep.backends.iter().map(|b| b.name()) {
         for &l in &sweep.layouts {
             let target = match sweep.mode {
                 Mode::Strong => sweep.vis,

@@ -19,27 +19,25 @@ use std::path::PathBuf;
 /// Errors of the scaling harness.
 #[derive(Debug, thiserror::Error)]
 pub enum ScalingError {
-    /// A command-line value is malformed.
-    #[error("{arg} {value:?}: {reason}")]
-    Arg {
-        arg: &'static str,
-        value: String,
-        reason: String,
-    },
     /// The template configuration is unusable.
     #[error(transparent)]
     Config(Box<crate::config::ConfigError>),
     /// The simulated observation could not be built.
     #[error("{path}: {source}")]
     Sim {
+        /// The template configuration.
         path: PathBuf,
+        /// Why the simulator refused it.
         source: Box<crate::simulate::SimError>,
     },
     /// The observation cannot be sized to the target.
     #[error("{path}: cannot size the observation to {target} visibilities: {reason}")]
     Size {
+        /// The template configuration.
         path: PathBuf,
+        /// The visibilities wanted.
         target: u64,
+        /// Why they cannot be had.
         reason: String,
     },
     /// Writing a file failed.
@@ -48,34 +46,55 @@ pub enum ScalingError {
     /// A directory could not be created or a file read.
     #[error("{op} {path}")]
     Io {
+        /// What was being done.
         op: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     /// A CSV file is malformed.
     #[error("{path}, line {line}: {reason}")]
     Csv {
+        /// The CSV file.
         path: PathBuf,
+        /// The line (1-based).
         line: usize,
+        /// What is wrong with it.
         reason: String,
     },
     /// A metrics JSON is malformed.
     #[error("{path}: not a rimager metrics JSON: {source}")]
     Metrics {
+        /// The JSON file.
         path: PathBuf,
+        /// The parser's error.
         source: serde_json::Error,
     },
     /// A run configuration could not be written as TOML.
     #[error("cannot write the run configuration {path}: {reason}")]
-    RunConfig { path: PathBuf, reason: String },
+    RunConfig {
+        /// The run configuration file.
+        path: PathBuf,
+        /// The TOML serialiser's error.
+        reason: String,
+    },
     /// Drawing a plot failed.
     #[error("drawing {path}: {reason}")]
-    Plot { path: PathBuf, reason: String },
+    Plot {
+        /// The PNG file.
+        path: PathBuf,
+        /// The plotting library's error.
+        reason: String,
+    },
     /// Some runs failed (the others are in the CSV).
     #[error("{failed} of {total} runs failed (see the .log files in {dir})")]
     RunsFailed {
+        /// Runs that failed.
         failed: usize,
+        /// Runs attempted.
         total: usize,
+        /// The directory of the runs' logs.
         dir: PathBuf,
     },
 }
@@ -123,53 +142,59 @@ pub struct Layout {
     pub threads: usize,
 }
 
-/// Parses `"1x16,2x8,4x4"` (ranks x threads, both ≥ 1).
-pub fn parse_layouts(s: &str) -> Result<Vec<Layout>, ScalingError> {
-    let bad = |reason: &str| ScalingError::Arg {
-        arg: "--layouts",
-        value: s.to_string(),
-        reason: reason.to_string(),
-    };
-    let mut out = Vec::new();
-    for item in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+impl std::str::FromStr for Layout {
+    type Err = String;
+
+    /// Parses `"2x8"` (ranks x threads, both ≥ 1; `X` also separates them).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let item = s.trim();
         let (r, t) = item
             .split_once(['x', 'X'])
-            .ok_or_else(|| bad(&format!("{item:?} is not RANKSxTHREADS, e.g. 2x8")))?;
-        let r: usize = r
-            .trim()
-            .parse()
-            .map_err(|_| bad(&format!("{item:?}: ranks")))?;
-        let t: usize = t
-            .trim()
-            .parse()
-            .map_err(|_| bad(&format!("{item:?}: threads")))?;
+            .ok_or_else(|| format!("{item:?} is not RANKSxTHREADS, e.g. 2x8"))?;
+        let r: usize = r.trim().parse().map_err(|_| format!("{item:?}: ranks"))?;
+        let t: usize = t.trim().parse().map_err(|_| format!("{item:?}: threads"))?;
         if r == 0 || t == 0 {
-            return Err(bad(&format!("{item:?}: ranks and threads must be >= 1")));
+            return Err(format!("{item:?}: ranks and threads must be >= 1"));
         }
-        out.push(Layout {
+        Ok(Layout {
             ranks: r,
             threads: t,
-        });
+        })
     }
+}
+
+/// Parses a comma-separated list of at least one item (`"1x16, 2x8,4x4"`): items are trimmed
+/// and empty items skipped; `what` names the items when there are none.
+pub fn parse_list<T>(
+    s: &str,
+    what: &str,
+    item: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let out = s
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(item)
+        .collect::<Result<Vec<T>, String>>()?;
     if out.is_empty() {
-        return Err(bad("no layouts"));
+        return Err(format!("no {what}"));
     }
     Ok(out)
 }
 
+/// Parses `"1x16,2x8,4x4"` (ranks x threads, both ≥ 1).
+pub fn parse_layouts(s: &str) -> Result<Vec<Layout>, String> {
+    parse_list(s, "layouts", str::parse)
+}
+
 /// Parses a visibility count such as `1e8` or `10000000` (≥ 1).
-pub fn parse_vis(arg: &'static str, s: &str) -> Result<u64, ScalingError> {
-    let v: f64 = s.trim().parse().map_err(|_| ScalingError::Arg {
-        arg,
-        value: s.to_string(),
-        reason: "expected a number of visibilities, e.g. 1e8".into(),
-    })?;
+pub fn parse_vis(s: &str) -> Result<u64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "expected a number of visibilities, e.g. 1e8".to_string())?;
     if !(v.is_finite() && (1.0..=1e15).contains(&v)) {
-        return Err(ScalingError::Arg {
-            arg,
-            value: s.to_string(),
-            reason: "must be in [1, 1e15]".into(),
-        });
+        return Err("must be in [1, 1e15]".into());
     }
     Ok(v.round() as u64)
 }
@@ -198,10 +223,13 @@ mod tests {
                 }
             ]
         );
-        let e = parse_layouts("2x8,3").unwrap_err().to_string();
-        assert!(e.contains("--layouts") && e.contains("\"3\""), "{e}");
+        // The flag name (`--layouts`) is added by clap: see the cli tests.
+        let e = parse_layouts("2x8,3").unwrap_err();
+        assert!(e.contains("\"3\""), "{e}");
         assert!(parse_layouts("0x4").is_err());
-        assert_eq!(parse_vis("--vis", "1e8").unwrap(), 100_000_000);
-        assert!(parse_vis("--vis", "-3").is_err());
+        assert_eq!(parse_vis("1e8").unwrap(), 100_000_000);
+        assert!(parse_vis("-3").is_err());
+        assert_eq!(parse_layouts(" ,2x8,").unwrap().len(), 1);
+        assert_eq!(parse_layouts(" , ").unwrap_err(), "no layouts");
     }
 }

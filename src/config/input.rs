@@ -1,0 +1,63 @@
+//! `[input]`: where `rimager image` gets its visibilities.
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{check, FieldError};
+
+/// Source of visibilities for `rimager image` (`input.source`, `--source`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Read the HDF5 file `input.path`.
+    #[default]
+    File,
+    /// Generate the `[simulate]` observation in memory, each rank its own rows.
+    Simulate,
+}
+
+/// `[input]` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// `"file"` or `"simulate"`.
+    #[serde(default)]
+    pub source: Source,
+    /// Visibility file (HDF5) when `source = "file"`.
+    #[serde(default = "default_vis_path")]
+    pub path: PathBuf,
+    /// Rows read (or simulated) per chunk; bounds memory per rank.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: usize,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        Self {
+            source: Source::File,
+            path: default_vis_path(),
+            chunk_rows: default_chunk_rows(),
+        }
+    }
+}
+
+/// The default visibility file: read by `rimager image` (`input.path`) and written by
+/// `rimager simulate` (`simulate.output`).
+pub(crate) fn default_vis_path() -> PathBuf {
+    PathBuf::from("data/default_vis.h5")
+}
+fn default_chunk_rows() -> usize {
+    65_536
+}
+
+impl InputConfig {
+    /// Checks value ranges.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check(
+            self.chunk_rows != 0,
+            "input.chunk_rows",
+            0,
+            "must be positive",
+        )
+    }
+}
