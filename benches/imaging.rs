@@ -2,8 +2,8 @@
 //!
 //! * `grid_only/{f32 eps1e-4, f64 eps1e-6}`: [`Gridder::grid`] of [`CpuGridder`] of ~1e6 samples onto
 //!   the grid planned for a 2048² image (throughput in samples/s).
-//! * `dirty_end_to_end/{f32 eps1e-4, f64 eps1e-6}`: [`image::image_chunks`] (grid + FFT +
-//!   grid correction + crop) of the same samples.
+//! * `dirty_end_to_end/{f32 eps1e-4, f64 eps1e-6}`: [`rimager::imaging::image_in_memory`] (the
+//!   driver `rimager image` runs, on one rank: grid + FFT + grid correction + crop) of the same samples.
 //! * `fft_only/{f32 eps1e-4, f64 eps1e-6}`: [`Fft2d::grid_to_image`] (the two FFT passes and the
 //!   crop, without grid correction) on the planned grid.
 //!
@@ -28,9 +28,9 @@ use rimager::constants::SPEED_OF_LIGHT_M_S;
 use rimager::fft::Fft2d;
 use rimager::grid::cpu::CpuGridder;
 use rimager::grid::{GridGeometry, GridMode, Gridder};
-use rimager::imaging::{self as image, ImageParams};
+use rimager::imaging::{image_in_memory, ImageParams, ImagingPlan};
 use rimager::real::Real;
-use rimager::vis::VisChunk;
+use rimager::vis::{VisChunk, VisMeta};
 
 /// Image side, pixels.
 const NPIX: usize = 2048;
@@ -97,7 +97,7 @@ fn geometry(epsilon: f64, nvis: u64) -> GridGeometry {
         epsilon,
         tile: TILE,
     };
-    image::plan(&p, nvis).expect("plan")
+    p.grid_2d(nvis).expect("plan")
 }
 
 fn label(name: &str, g: &GridGeometry) -> String {
@@ -138,6 +138,14 @@ fn bench_end_to_end_t<T: Real>(
     let geom = geometry(epsilon, nvis);
     eprintln!("dirty_end_to_end/{}", label(name, &geom));
     let chunks = std::slice::from_ref(chunk);
+    let meta = VisMeta {
+        telescope: "bench".into(),
+        phase_centre_ra_deg: 0.0,
+        phase_centre_dec_deg: 0.0,
+        freq_hz: freq.clone(),
+        nrow: chunk.nrow(),
+    };
+    let plan = ImagingPlan::for_geometry(geom.clone(), T::PRECISION);
     let mut group = c.benchmark_group("dirty_end_to_end");
     group.sample_size(10);
     // Long iterations: one per sample, no linear-regression sampling.
@@ -148,12 +156,7 @@ fn bench_end_to_end_t<T: Real>(
     group.bench_function(BenchmarkId::from_parameter(name), |b| {
         // Includes allocating the grid and planning the FFT, as a one-off imaging run does.
         b.iter(|| {
-            black_box(image::image_chunks::<T>(
-                geom.clone(),
-                chunks,
-                freq,
-                GridMode::Dirty,
-            ))
+            black_box(image_in_memory(&plan, meta.clone(), chunks).expect("imaging"))
         })
     });
     group.finish();

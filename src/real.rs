@@ -2,6 +2,34 @@
 //! what gridding, transforms and reductions need of a number, with no backend's bounds
 //! (the MPI reduction and the GPU backend add theirs where they need them).
 
+/// The floating-point precision an image was gridded and transformed in (attribute
+/// `precision`: `"float32"` or `"float64"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// IEEE single precision.
+    #[default]
+    Float32,
+    /// IEEE double precision.
+    Float64,
+}
+
+impl Precision {
+    /// The attribute value: `"float32"` or `"float64"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::Float64 => "float64",
+        }
+    }
+
+    /// The precision named `s` ([`Precision::as_str`]), if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Precision::Float32, Precision::Float64]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
 /// Floating-point type of the grid and FFT (f32 or f64).
 pub trait Real:
     rustfft::FftNum
@@ -15,6 +43,13 @@ pub trait Real:
 {
     /// Whether this is f64.
     const IS_DOUBLE: bool;
+
+    /// This type's [`Precision`].
+    const PRECISION: Precision = if Self::IS_DOUBLE {
+        Precision::Float64
+    } else {
+        Precision::Float32
+    };
 
     /// Evaluates `N` polynomials at `x` by Horner's rule, `rows[0]` holding the highest-degree
     /// coefficients: explicit SIMD lanes (the `wide` crate) across the `N` polynomials, because

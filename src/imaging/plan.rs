@@ -14,7 +14,7 @@ use crate::dist::Dist;
 use crate::grid::GridGeometry;
 use crate::kernel::{choose_grid, KernelError};
 use crate::metrics::{ReadPass, Stage, StageTimes};
-pub use crate::output::h5image::Precision;
+pub use crate::real::Precision;
 use crate::vis::samples::wavelength_scale;
 use crate::vis::{row_chunks, UvwExtent, VisRead};
 use crate::weighting::WeightingSpec;

@@ -25,33 +25,7 @@ use crate::output::cube::CubeArrays;
 use crate::output::error::OutputError;
 use crate::output::{commit_temp, temp_path_for};
 
-/// The floating-point precision an image was gridded and transformed in (attribute
-/// `precision`: `"float32"` or `"float64"`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Precision {
-    /// IEEE single precision.
-    #[default]
-    Float32,
-    /// IEEE double precision.
-    Float64,
-}
-
-impl Precision {
-    /// The attribute value: `"float32"` or `"float64"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::Float32 => "float32",
-            Precision::Float64 => "float64",
-        }
-    }
-
-    /// The precision named `s` ([`Precision::as_str`]), if any.
-    pub fn parse(s: &str) -> Option<Self> {
-        [Precision::Float32, Precision::Float64]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-    }
-}
+pub use crate::real::Precision;
 
 /// Everything recorded about an image (all become root attributes of the same name).
 #[derive(Clone, Debug, Default, PartialEq)]
