@@ -155,9 +155,7 @@ fn bench_end_to_end_t<T: Real>(
     group.throughput(Throughput::Elements(nvis));
     group.bench_function(BenchmarkId::from_parameter(name), |b| {
         // Includes allocating the grid and planning the FFT, as a one-off imaging run does.
-        b.iter(|| {
-            black_box(image_in_memory(&plan, meta.clone(), chunks).expect("imaging"))
-        })
+        b.iter(|| black_box(image_in_memory(&plan, meta.clone(), chunks).expect("imaging")))
     });
     group.finish();
 }

@@ -25,10 +25,20 @@ pub enum WStackError {
          horizon; w-stacking needs n = sqrt(1 - l^2 - m^2) real on every pixel (use fewer pixels or a smaller \
          cell_arcsec)"
     )]
-    BeyondHorizon { fov_deg: f64, r2: f64 },
+    BeyondHorizon {
+        /// Field of view, degrees.
+        fov_deg: f64,
+        /// l² + m² at the corners.
+        r2: f64,
+    },
     /// The w range of the data is not finite.
     #[error("w coordinates: no finite range ({wmin} .. {wmax} wavelengths)")]
-    NoWRange { wmin: f64, wmax: f64 },
+    NoWRange {
+        /// Smallest w, wavelengths.
+        wmin: f64,
+        /// Largest w, wavelengths.
+        wmax: f64,
+    },
     /// No kernel reaches ε.
     #[error(transparent)]
     Kernel(#[from] KernelError),
@@ -38,10 +48,15 @@ pub enum WStackError {
          {nm1:.3e}); at most {max} are supported"
     )]
     TooManyPlanes {
+        /// Planes needed.
         nplanes: usize,
+        /// Smallest w, wavelengths.
         wmin: f64,
+        /// Largest w, wavelengths.
         wmax: f64,
+        /// Largest |n − 1| of the image.
         nm1: f64,
+        /// Most planes supported.
         max: usize,
     },
 }

@@ -9,14 +9,14 @@ use std::path::Path;
 
 use common::cli::*;
 use common::data::{dft_image, random_chunk};
-use rimager::vis::channels::{channel_groups, group_centre_hz, select_channels};
+use common::image::image_chunks;
 use rimager::constants::RAD_PER_ARCSEC;
 use rimager::dft::relative_l2;
 use rimager::grid::GridMode;
-use common::image::image_chunks;
 use rimager::imaging::ImageParams;
 use rimager::output::fits::read_fits_cube;
 use rimager::output::h5image::read_image_h5;
+use rimager::vis::channels::{channel_groups, group_centre_hz, select_channels};
 use rimager::vis::h5::VisReader;
 use rimager::vis::VisChunk;
 
@@ -67,8 +67,13 @@ fn mfs_grids_every_channel_at_its_own_wavelength() {
     assert!(relative_l2(&wrong, &want) > 0.1);
 
     let p4 = params(1e-4);
-    let (img32, _) =
-        image_chunks(false, p4.grid_2d(9600).unwrap(), &chunks, &FREQ_HZ, GridMode::Dirty);
+    let (img32, _) = image_chunks(
+        false,
+        p4.grid_2d(9600).unwrap(),
+        &chunks,
+        &FREQ_HZ,
+        GridMode::Dirty,
+    );
     let err = relative_l2(&img32, &want);
     eprintln!("MFS float32, eps 1e-4: relative L2 error {err:e}");
     assert!(err <= 1e-4, "{err}");

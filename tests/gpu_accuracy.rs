@@ -9,11 +9,11 @@
 mod common;
 
 use common::data::{dft_image, random_chunk};
+use common::image::{image, How};
 use rimager::dft::relative_l2;
 use rimager::grid::cpu::CpuGridder;
 use rimager::grid::gpu::{probe, GpuGridder, GpuReal};
 use rimager::grid::{GridMode, Gridder, ImageTransform, ImagingBackend};
-use common::image::{image, How};
 use rimager::imaging::ImageParams;
 use rimager::vis::VisChunk;
 

@@ -4,9 +4,9 @@
 mod common;
 
 use common::data::{dft_image, random_chunk};
+use common::image::image_chunks;
 use rimager::dft::relative_l2;
 use rimager::grid::GridMode;
-use common::image::image_chunks;
 use rimager::imaging::ImageParams;
 
 fn check(eps: f64, double: bool, nx: usize, ny: usize) -> f64 {

@@ -95,5 +95,9 @@ fn an_automatic_cell_costs_one_uvw_scan() {
     let m = metrics_of(&metrics);
     assert_eq!(reads(&m, "uv_extent"), 5, "{}", m["chunk_reads"]);
     assert_eq!(reads(&m, "image"), 5);
-    assert_eq!(reads(&m, "weights"), 0, "natural weighting needs no density pass");
+    assert_eq!(
+        reads(&m, "weights"),
+        0,
+        "natural weighting needs no density pass"
+    );
 }

@@ -36,15 +36,8 @@ fn check(double: bool, eps: f64, mode: GridMode, seed: u64) -> (f64, f64, f64, u
     let wl = wmax_m * fmax / s;
     let (geom, planes) = p.grid_wstack(n, (-wl, wl)).expect("plan_w");
     let how = How::cpu(double);
-    let (img, counts) = image(
-        how,
-        geom.clone(),
-        Some(planes),
-        &f.chunks,
-        &f.freq_hz,
-        mode,
-    )
-    .expect("image");
+    let (img, counts) =
+        image(how, geom.clone(), Some(planes), &f.chunks, &f.freq_hz, mode).expect("image");
     assert_eq!(counts.used, n, "every sample used");
     let want = dft_image_w_term(&f.chunks, &f.freq_hz, f.nx, f.ny, f.cell_rad, mode);
     let e_w = relative_l2(&img, &want);

@@ -81,4 +81,3 @@ pub fn run_simulate(cfg: &Config, dist: &Dist) -> Result<(), SimulateError> {
     dist.barrier();
     Ok(())
 }
-

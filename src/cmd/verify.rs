@@ -30,10 +30,18 @@ pub enum VerifyError {
     Vis(#[from] ImagingError),
     /// The image has no usable pixel size.
     #[error("{path}: attribute cell_arcsec is missing or not positive")]
-    NoCell { path: String },
+    NoCell {
+        /// The image file.
+        path: String,
+    },
     /// The image's weighting attribute is not one rimager knows.
     #[error("{path}: attribute weighting = {value:?} is not natural, uniform or briggs")]
-    BadWeighting { path: String, value: String },
+    BadWeighting {
+        /// The image file.
+        path: String,
+        /// The attribute's value.
+        value: String,
+    },
 }
 
 /// The pixels compared: a `patch × patch` square around the phase centre and `random` more

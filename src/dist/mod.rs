@@ -25,7 +25,12 @@ pub enum DistError {
         "launched as one of {launcher} ranks (OMPI_COMM_WORLD_SIZE) but MPI reports a world of {mpi}: \
          this binary is linked to a different MPI library than the mpirun that started it"
     )]
-    Mismatch { launcher: usize, mpi: usize },
+    Mismatch {
+        /// Ranks the launcher started.
+        launcher: usize,
+        /// Ranks MPI reports.
+        mpi: usize,
+    },
 }
 
 /// Largest number of elements sent in one MPI call (counts are C ints).

@@ -64,7 +64,11 @@ pub fn image_in_memory(
 
 /// Runs `rimager image` on every rank; rank 0 writes the products and, with
 /// `metrics_path`, the metrics JSON.
-pub fn run_image(cfg: &Config, dist: &Dist, metrics_path: Option<&Path>) -> Result<(), ImagingError> {
+pub fn run_image(
+    cfg: &Config,
+    dist: &Dist,
+    metrics_path: Option<&Path>,
+) -> Result<(), ImagingError> {
     let mut times = StageTimes::default();
     let t = std::time::Instant::now();
     let source = source::open(cfg)?;
@@ -74,7 +78,8 @@ pub fn run_image(cfg: &Config, dist: &Dist, metrics_path: Option<&Path>) -> Resu
     if let Some(mut p) = products {
         let t = std::time::Instant::now();
         write::write_products(&plan, dist, source.meta(), &p)?;
-        p.metrics.add_root_stage(Stage::Write, t.elapsed().as_secs_f64());
+        p.metrics
+            .add_root_stage(Stage::Write, t.elapsed().as_secs_f64());
         p.metrics.estimate_energy(&cfg.metrics);
         eprint!("{}", p.metrics.table());
         if let Some(path) = metrics_path {
@@ -85,4 +90,3 @@ pub fn run_image(cfg: &Config, dist: &Dist, metrics_path: Option<&Path>) -> Resu
     dist.barrier();
     Ok(())
 }
-

@@ -156,4 +156,3 @@ pub fn image_channels<T: Scalar>(
         psf,
     })
 }
-

@@ -10,10 +10,10 @@
 //! from global quantities, so the reduction is well defined.
 pub mod backend;
 pub mod context;
-pub mod driver;
-pub mod image2d;
 pub mod cube;
+pub mod driver;
 pub mod error;
+pub mod image2d;
 pub mod mfs;
 pub mod pass;
 pub mod plan;
@@ -26,8 +26,8 @@ pub mod write;
 pub mod wstack;
 
 pub use context::Run;
-pub use scalar::Scalar;
 pub use driver::{image, image_in_memory, run_image};
 pub use error::ImagingError;
 pub use plan::{ImageParams, ImagingMode, ImagingPlan, Precision};
 pub use products::{CubePlane, ImageProducts};
+pub use scalar::Scalar;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use tracing::{info, warn};
 
-use super::reduce::Reduction;
 use super::error::ImagingError;
+use super::reduce::Reduction;
 use crate::config::{Backend, Cell, Config, WStacking};
 use crate::constants::{RAD_PER_ARCSEC, SPEED_OF_LIGHT_M_S};
 use crate::dist::Dist;
@@ -195,18 +195,19 @@ impl ImagingPlan {
         };
         let nvis = (meta.nrow * meta.nchan()) as u64;
         let w_range = extent.map(|e| w_range_lambda(&e, (fmin, fmax)));
-        let (geom, wplanes) = match w_range.filter(|&w| wants_wstacking(im.wstacking, &params, w, dist)) {
-            Some(w) => {
-                if im.channels_out > 1 {
-                    return Err(ImagingError::CubeWithWStacking {
-                        channels_out: im.channels_out,
-                    });
+        let (geom, wplanes) =
+            match w_range.filter(|&w| wants_wstacking(im.wstacking, &params, w, dist)) {
+                Some(w) => {
+                    if im.channels_out > 1 {
+                        return Err(ImagingError::CubeWithWStacking {
+                            channels_out: im.channels_out,
+                        });
+                    }
+                    let (g, p) = params.grid_wstack(nvis, w)?;
+                    (g, Some(p))
                 }
-                let (g, p) = params.grid_wstack(nvis, w)?;
-                (g, Some(p))
-            }
-            None => (params.grid_2d(nvis)?, None),
-        };
+                None => (params.grid_2d(nvis)?, None),
+            };
         Ok(Self {
             params,
             precision: if cfg.use_double() {
@@ -315,7 +316,12 @@ fn w_range_lambda(e: &UvwExtent, (fmin, fmax): (f64, f64)) -> (f64, f64) {
 
 /// Whether to w-stack: `image.wstacking = true`, or `"auto"` and the w-term's largest phase
 /// `2π max|w| max|n − 1|` exceeds ε.
-fn wants_wstacking(setting: WStacking, p: &ImageParams, (wmin, wmax): (f64, f64), dist: &Dist) -> bool {
+fn wants_wstacking(
+    setting: WStacking,
+    p: &ImageParams,
+    (wmin, wmax): (f64, f64),
+    dist: &Dist,
+) -> bool {
     match setting {
         WStacking::Bool(on) => on,
         WStacking::Auto(_) => {

@@ -56,7 +56,9 @@ fn reduce_band_to_root<T: Scalar>(
                 100.0 * (hi - lo) as f64 / nv.max(1) as f64
             );
         }
-        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(&mut grid[lo * nu..hi * nu]));
+        dist.sum_to_root(bytemuck::cast_slice_mut::<_, T>(
+            &mut grid[lo * nu..hi * nu],
+        ));
     }
     Ok(())
 }

@@ -26,7 +26,12 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The image file's attributes for products `p` of `plan`.
-fn image_info(plan: &ImagingPlan, dist: &Dist, meta: &VisMeta, p: &ImageProducts) -> Result<ImageInfo, ImagingError> {
+fn image_info(
+    plan: &ImagingPlan,
+    dist: &Dist,
+    meta: &VisMeta,
+    p: &ImageProducts,
+) -> Result<ImageInfo, ImagingError> {
     let (fmin, fmax) = meta.freq_range_hz();
     let g = &plan.geom;
     Ok(ImageInfo {
@@ -123,7 +128,13 @@ pub fn write_products(
     let psf32 = p.psf.as_deref().map(to_f32);
     let info = image_info(plan, dist, meta, p)?;
     let cube32 = p.cube.as_deref().map(|c| cube_arrays(c, nx, ny));
-    write_image_h5_with_cube(&out(".h5"), &image32, psf32.as_deref(), &info, cube32.as_ref())?;
+    write_image_h5_with_cube(
+        &out(".h5"),
+        &image32,
+        psf32.as_deref(),
+        &info,
+        cube32.as_ref(),
+    )?;
     let (fmin, fmax) = (info.freq_min_hz, info.freq_max_hz);
     let wcs = SkyWcs {
         ra_deg: meta.phase_centre_ra_deg,
@@ -161,8 +172,16 @@ pub fn write_products(
         prefix.display(),
         prefix.display(),
         if psf32.is_some() { " and the PSF" } else { "" },
-        if cube32.is_some() { ", the -cube.fits" } else { "" },
-        if plan.png { ", the .png quick looks" } else { "" }
+        if cube32.is_some() {
+            ", the -cube.fits"
+        } else {
+            ""
+        },
+        if plan.png {
+            ", the .png quick looks"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

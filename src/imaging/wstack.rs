@@ -111,7 +111,13 @@ pub fn run_wstacked<T: Scalar>(
     // the global ones.
     let counts = root_counts(run.dist, &counts);
     check_counts(run, &counts)?;
-    let image = finish_planes(run, &mut b.dirty, planes, &counts, [Stage::Reduce, Stage::Correct])?;
+    let image = finish_planes(
+        run,
+        &mut b.dirty,
+        planes,
+        &counts,
+        [Stage::Reduce, Stage::Correct],
+    )?;
     let psf = match b.psf.as_mut() {
         Some(psf) => {
             let pc = root_counts(run.dist, &psf_counts);

@@ -136,7 +136,6 @@ fn opt(x: f64) -> Option<f64> {
     (x >= 0.0).then_some(x)
 }
 
-
 impl RunMetrics {
     /// Gathers every rank's times and sample count to rank 0 (`None` on other ranks).
     pub fn gather(

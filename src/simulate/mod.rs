@@ -59,7 +59,6 @@ use sky::PreparedSource;
 /// Channels per block between direct `sin_cos` re-anchorings of the phase recurrence.
 pub const ANCHOR_CHANNELS: usize = 16;
 
-
 fn bad_config(field: &str, value: impl ToString, reason: &str) -> SimError {
     SimError::Config {
         field: field.to_string(),

@@ -25,19 +25,28 @@ use super::{VisChunk, VisMeta};
 pub enum VisFileError {
     /// The file does not exist.
     #[error("visibility file {path} does not exist")]
-    Missing { path: PathBuf },
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
     /// An HDF5 call failed.
     #[error("{path}: {what}")]
     Hdf5 {
+        /// The file.
         path: PathBuf,
+        /// What was being done.
         what: String,
+        /// HDF5's error.
         source: hdf5::Error,
     },
     /// The file's layout is not the rimager format.
     #[error("{path}: {object}: {problem}")]
     Layout {
+        /// The file.
         path: PathBuf,
+        /// The dataset or attribute.
         object: String,
+        /// What is wrong with it.
         problem: String,
     },
 }

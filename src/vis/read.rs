@@ -81,7 +81,6 @@ pub trait VisRead: Sync {
     fn is_simulation(&self) -> bool {
         false
     }
-
 }
 
 impl VisRead for super::h5::VisReader {
