@@ -43,12 +43,12 @@
 /// (layer, name, top-level modules), lowest layer first. See the file header.
 #[rustfmt::skip]
 const LAYERS: &[(u32, &str, &[&str])] = &[
-    (0, "leaves/data",        &["constants", "real", "progress", "plot", "resources", "image", "vis", "config", "error"]),
+    (0, "leaves/data",        &["constants", "real", "progress", "plot", "resources", "image", "vis", "config"]),
     (1, "maths",              &["kernel", "wstack", "weighting", "dft", "simulate"]),
     (2, "engines",            &["dist", "fft", "grid"]),
     (3, "output and metrics", &["output", "metrics", "energy"]),
     (4, "driver",             &["imaging"]),
-    (5, "commands",           &["cmd", "scaling", "verify", "info"]),
+    (5, "commands",           &["cmd", "scaling"]),
     (6, "cli",                &["cli", "lib"]),
 ];
 

@@ -125,7 +125,9 @@ pub fn run_wstacked<T: Scalar>(
         }
         None => None,
     };
-    let metrics = gather_metrics(run, &b.reports(), power, counts.used);
+    // Every rank saw every sample: count them once (on rank 0), not once per rank.
+    let local_used = if run.dist.is_root() { counts.used } else { 0 };
+    let metrics = gather_metrics(run, &b.reports(), power, local_used);
     Ok(match (image, metrics) {
         (Some(image), Some(metrics)) => Some(ImageProducts {
             image,
