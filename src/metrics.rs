@@ -46,7 +46,7 @@ pub const DEVICE_STAGES: [&str; 6] = [
 pub struct StageTimes {
     /// Seconds per stage, indexed like [`STAGES`].
     pub seconds: [f64; STAGES.len()],
-    /// Device memory in use on this rank's GPU, bytes ([`crate::grid::Gridder::device_memory_bytes`]).
+    /// Device memory in use on this rank's GPU, bytes ([`crate::grid::BackendReport::device_memory_bytes`]).
     pub gpu_mem_bytes: Option<u64>,
     /// Energy of this rank's GPU measured by NVML during the run, J.
     pub gpu_energy_j: Option<f64>,
