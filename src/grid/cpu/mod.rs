@@ -13,7 +13,7 @@
 //! buffers; both are monomorphised for every width `W` and compiled twice, once with AVX2+FMA
 //! enabled and chosen at run time when the CPU has it (as RustFFT chooses its SIMD paths).
 //!
-//! Files: this one holds [`CpuGridder`] and its backend traits; [`spread`] the records, the
+//! Files: this one holds [`CpuGridder`] and its backend traits; `spread.rs` the records, the
 //! tile sort, the colour passes and the hot loop.
 use num_complex::Complex;
 use rayon::prelude::*;
