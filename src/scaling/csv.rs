@@ -212,7 +212,27 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> Result<(), ScalingError> {
     Ok(())
 }
 
-/// Reads a CSV written by [`write_csv`].
+/// The stage columns of header line `h` as indices into [`STAGES`], if `h` is a header of
+/// [`header`]'s form with any subset of the stages in their order.
+fn stage_columns(h: &str) -> Option<Vec<usize>> {
+    let names: Vec<&str> = h.trim().split(',').map(str::trim).collect();
+    let (head, rest) = names.split_at_checked(HEAD.len() + 1)?;
+    let (mid, tail) = rest.split_at_checked(rest.len().checked_sub(TAIL.len())?)?;
+    let head_ok = head[..HEAD.len()] == HEAD && head[HEAD.len()] == "total_wall_s";
+    if !head_ok || tail != TAIL {
+        return None;
+    }
+    let cols: Option<Vec<usize>> = mid
+        .iter()
+        .map(|c| {
+            let stage = c.strip_suffix("_s")?;
+            STAGES.iter().position(|s| *s == stage)
+        })
+        .collect();
+    cols.filter(|c| c.windows(2).all(|w| w[0] < w[1]))
+}
+
+/// Reads a CSV written by [`write_csv`] (of this or an earlier version).
 pub fn read_csv(path: &Path) -> Result<Vec<Row>, ScalingError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScalingError::Io {
         op: "cannot read",
@@ -226,11 +246,13 @@ pub fn read_csv(path: &Path) -> Result<Vec<Row>, ScalingError> {
     };
     let mut lines = text.lines().enumerate();
     let want = header().join(",");
-    match lines.next() {
-        Some((_, h)) if h.trim() == want => {}
+    // The stage columns of the file, as indices into STAGES: files written before a stage
+    // existed (without `weights_s`, `cube_s`) still read, the missing stages as zero.
+    let cols: Vec<usize> = match lines.next().map(|(_, h)| stage_columns(h)) {
+        Some(Some(c)) => c,
         _ => return Err(bad(1, format!("expected the header {want}"))),
-    }
-    let ns = STAGES.len();
+    };
+    let ns = cols.len();
     let mut rows = Vec::new();
     for (i, l) in lines {
         if l.trim().is_empty() {
@@ -262,7 +284,13 @@ pub fn read_csv(path: &Path) -> Result<Vec<Row>, ScalingError> {
             imaging_wall_s: num(8)?,
             compute_wall_s: num(9)?,
             total_wall_s: num(10)?,
-            stage_s: (0..ns).map(|k| num(11 + k)).collect::<Result<_, _>>()?,
+            stage_s: {
+                let mut v = vec![0.0; STAGES.len()];
+                for (k, &c) in cols.iter().enumerate() {
+                    v[c] = num(11 + k)?;
+                }
+                v
+            },
             bytes_reduced: num(t)? as u64,
             peak_rss_bytes: num(t + 1)? as u64,
             gpu_mem_bytes: num(t + 2)? as u64,
@@ -281,6 +309,23 @@ pub fn read_csv(path: &Path) -> Result<Vec<Row>, ScalingError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::metrics::Stage;
+
+    #[test]
+    fn headers_of_earlier_versions_still_read() {
+        let now = header().join(",");
+        assert_eq!(
+            stage_columns(&now),
+            Some((0..STAGES.len()).collect::<Vec<_>>())
+        );
+        // A file from before the weights and cube stages were timed.
+        let old = now.replace("weights_s,", "").replace("cube_s,", "");
+        let cols = stage_columns(&old).expect("old header");
+        assert_eq!(cols.len(), STAGES.len() - 2);
+        assert!(!cols.contains(&Stage::Weights.index()) && !cols.contains(&Stage::Cube.index()));
+        assert_eq!(stage_columns(&now.replace("grid_s", "gird_s")), None);
+        assert_eq!(stage_columns("mode,backend"), None);
+    }
 
     /// A synthetic row: `ranks` × `threads`, compute time `t` s.
     pub(crate) fn row(
@@ -292,10 +337,10 @@ pub(crate) mod tests {
         t: f64,
     ) -> Row {
         let mut stage_s = vec![0.0; STAGES.len()];
-        stage_s[1] = 0.5 * t; // simulate
-        stage_s[2] = 0.7 * t; // grid
-        stage_s[3] = 0.1 * t; // reduce
-        stage_s[4] = 0.2 * t; // fft
+        stage_s[Stage::Simulate.index()] = 0.5 * t;
+        stage_s[Stage::Grid.index()] = 0.7 * t;
+        stage_s[Stage::Reduce.index()] = 0.1 * t;
+        stage_s[Stage::Fft.index()] = 0.2 * t;
         Row {
             mode: mode.into(),
             backend: backend.into(),
