@@ -12,7 +12,7 @@ use crate::config::{Backend, Cell, Config, WStacking};
 use crate::constants::{RAD_PER_ARCSEC, SPEED_OF_LIGHT_M_S};
 use crate::dist::Dist;
 use crate::grid::GridGeometry;
-use crate::kernel::{choose_grid, KernelError};
+use crate::kernel::{choose_grid, GridSpec, KernelError};
 use crate::metrics::{ReadPass, Stage, StageTimes};
 pub use crate::real::Precision;
 use crate::vis::samples::wavelength_scale;
@@ -39,14 +39,18 @@ impl ImageParams {
     /// The 2-D grid for `nvis` samples: kernel and oversampling from ε, cost-optimal.
     pub fn grid_2d(&self, nvis: u64) -> Result<GridGeometry, KernelError> {
         let spec = choose_grid(self.nx, self.ny, nvis, self.epsilon, self.tile)?;
-        Ok(GridGeometry::new(
+        Ok(self.geometry(&spec))
+    }
+
+    fn geometry(&self, spec: &GridSpec) -> GridGeometry {
+        GridGeometry::new(
             self.nx,
             self.ny,
             self.cell_rad,
-            &spec,
+            spec,
             self.epsilon,
             self.tile,
-        ))
+        )
     }
 
     /// The w-stacked grid and planes for `nvis` samples whose w lies in `[w_min, w_max]`
@@ -66,15 +70,7 @@ impl ImageParams {
             w_min_lambda,
             w_max_lambda,
         })?;
-        let geom = GridGeometry::new(
-            self.nx,
-            self.ny,
-            self.cell_rad,
-            &spec,
-            self.epsilon,
-            self.tile,
-        );
-        Ok((geom, planes))
+        Ok((self.geometry(&spec), planes))
     }
 }
 
