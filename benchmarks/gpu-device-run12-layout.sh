@@ -13,6 +13,8 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" out
 B=.devbin
 # The test binaries start the rimager binary from the path it had where it was built.
 mkdir -p /work/target-static/release && cp "$B/rimager" /work/target-static/release/rimager
+# ... and read data/ relative to the crate directory they were built in.
+mkdir -p /work/wt && ln -sfn "$PWD" /work/wt/core
 nvidia-smi -L
 for t in gpu_accuracy channels wstack_cli; do
     echo "== $t"; "$B/$t" --test-threads 1 2>&1 | grep -v "^\s*$"
@@ -22,9 +24,9 @@ $R simulate --config configs/default.toml
 for be in gpu cpu; do
     echo "== default job, --backend $be (1 rank x 16 threads)"
     start=$(date +%s.%N)
-    mpirun --oversubscribe -n 1 "$R" image --config configs/default.toml --backend "$be" \
+    mpirun --oversubscribe --bind-to none -n 1 "$R" image --config configs/default.toml --backend "$be" \
         --output "out/$be" --metrics "$OUT/default-$be-metrics.json" 2>&1 | grep -v "^\s*$" | tail -25
-    echo "wall $(echo "$(date +%s.%N) - $start" | bc) s (mpirun to exit)"
+    echo "wall $(python3 -c "print(f'{$(date +%s.%N) - $start:.3f}')") s (mpirun to exit)"
     $R verify --config configs/default.toml --image "out/$be.h5" 2>&1 | tail -4
 done
 echo "== GPU image vs CPU image"
