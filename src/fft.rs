@@ -125,7 +125,7 @@ impl<T: Real> Fft2d<T> {
                 },
             )
             .collect();
-        let mut image = vec![O::default(); nx * ny];
+        let mut image = crate::resources::huge_vec(nx * ny, O::default());
         for (x0, out) in blocks {
             let b = out.len() / ny;
             for y in 0..ny {

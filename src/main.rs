@@ -1,3 +1,4 @@
 fn main() {
+    rimager::resources::tune_allocator();
     std::process::exit(rimager::cli::main());
 }

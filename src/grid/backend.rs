@@ -58,6 +58,16 @@ pub struct DeviceStageTimes {
     pub d2h_s: f64,
 }
 
+/// Where the CPU gridder's time went (seconds on this rank, parts of [`Gridder::grid`] and
+/// of the flush before the FFT).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuStageTimes {
+    /// Placing samples and sorting them by tile into runs.
+    pub sort_s: f64,
+    /// Spreading runs onto the grid (the kernel loop and the tile-buffer flushes).
+    pub spread_s: f64,
+}
+
 /// What a backend reports after a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BackendReport {
@@ -70,6 +80,8 @@ pub struct BackendReport {
     /// [`ImageTransform::to_image`], [`ImageTransform::add_w_plane`] and
     /// [`GridRows::host_grid`] (queuing work does not wait).
     pub stage_times: Option<DeviceStageTimes>,
+    /// CPU gridder phase times (CPU backend only).
+    pub cpu_times: Option<CpuStageTimes>,
     /// Device memory in use on the backend's accelerator, bytes (GPU backends); `None` for
     /// host-memory backends (their memory is in the process's resident set).
     pub device_memory_bytes: Option<u64>,
@@ -88,6 +100,11 @@ pub trait Gridder<T: Real> {
         mode: GridMode,
         plane: Option<&WPlaneSel>,
     ) -> Result<GridCounts, GridError>;
+
+    /// Grids every sample still waiting in a batch, so that the grid holds all of them (the
+    /// driver calls it at the end of a pass, timed as gridding; transforms and the
+    /// reduction also call it, so forgetting it is never wrong, only mis-timed).
+    fn finish(&mut self) -> Result<(), GridError>;
 
     /// Zeroes the grid (and drops samples not yet gridded).
     fn clear(&mut self) -> Result<(), GridError>;

@@ -21,8 +21,8 @@ pub mod gpu;
 pub mod place;
 
 pub use backend::{
-    BackendKind, BackendReport, DeviceStageTimes, GridRows, Gridder, ImageTimings, ImageTransform,
-    ImagingBackend,
+    BackendKind, BackendReport, CpuStageTimes, DeviceStageTimes, GridRows, Gridder, ImageTimings,
+    ImageTransform, ImagingBackend,
 };
 pub use error::GridError;
 pub use geometry::GridGeometry;

@@ -150,20 +150,28 @@ pub fn place_samples_in_plane(
         };
         let x = smp.u_lambda * ku + cu;
         let y = smp.v_lambda * kv + cv;
-        let (iu0, iv0) = (x.ceil(), y.ceil());
-        let iu = wrap(iu0 as i64, nu_i) as usize;
-        let iv = wrap(iv0 as i64, nv_i) as usize;
+        let (iu0, iv0) = (ceil_i64(x), ceil_i64(y));
+        let iu = wrap(iu0, nu_i) as usize;
+        let iv = wrap(iv0, nv_i) as usize;
         visit(Placed {
             tile: ((iv >> shift) * ntu + (iu >> shift)) as u32,
             du: iu & mask,
             dv: iv & mask,
-            su: iu0 - x,
-            sv: iv0 - y,
+            su: iu0 as f64 - x,
+            sv: iv0 as f64 - y,
             re,
             im,
         });
     });
     counts
+}
+
+/// `ceil(x)` for a finite `x` of magnitude below 2⁶³, without the library call `f64::ceil`
+/// is on x86-64 CPUs without SSE4.1 code paths (the portable baseline).
+#[inline(always)]
+fn ceil_i64(x: f64) -> i64 {
+    let t = x as i64; // rounds toward zero
+    t + i64::from((t as f64) < x)
 }
 
 /// Runs `f` on blocks of the rows `0..nrow` in parallel (about four blocks per rayon thread,

@@ -76,6 +76,10 @@ pub fn gather_metrics(
     let kind = reports.first().map_or(BackendKind::Cpu, |r| r.kind);
     let mut mem = None;
     for r in reports {
+        if let Some(t) = r.cpu_times {
+            run.times.add(Stage::CpuSort, t.sort_s);
+            run.times.add(Stage::CpuSpread, t.spread_s);
+        }
         if let Some(t) = r.stage_times {
             info!(
                 "rank {}: GPU stage times (CUDA events): H2D {:.4} s, bucketing {:.4} s, gridding {:.4} s, FFT {:.4} s, \

@@ -95,6 +95,11 @@ pub fn grid_pass<T: Scalar>(
         }
         run.times.add(grid_stage, t.elapsed().as_secs_f64());
     }
+    let t = std::time::Instant::now();
+    for target in targets.iter_mut() {
+        target.gridder.finish()?;
+    }
+    run.times.add(grid_stage, t.elapsed().as_secs_f64());
     bar.finish_and_clear();
     Ok(())
 }

@@ -58,11 +58,11 @@ impl StageTimes {
         self.reads[pass as usize]
     }
 
-    /// Sum over the host stages (the device stages overlap them).
+    /// Sum over the host stages (the inner stages are parts of them).
     pub fn total(&self) -> f64 {
         Stage::ALL
             .iter()
-            .filter(|s| !s.is_device())
+            .filter(|s| !s.is_inner())
             .map(|s| self.get(*s))
             .sum()
     }
@@ -184,7 +184,7 @@ impl RunMetrics {
         let host: Vec<Stage> = Stage::ALL
             .iter()
             .copied()
-            .filter(|s| !s.is_device())
+            .filter(|s| !s.is_inner())
             .collect();
         let total_wall_s = per_rank
             .iter()

@@ -1,9 +1,9 @@
 //! The timed stages of a run, as a type: a stage that is timed is a variant, so it cannot be
 //! misspelt or dropped on its way to the metrics JSON and table.
 
-/// One timed stage. Host stages are wall-clock times on a rank; device stages
-/// ([`Stage::is_device`]) are measured with CUDA events inside the host stages and reported
-/// beside them, not added to them.
+/// One timed stage. Host stages are wall-clock times on a rank; inner stages
+/// ([`Stage::is_inner`]: the CPU gridder's phases, and the device stages measured with CUDA
+/// events) are parts of a host stage, reported beside it and not added to the totals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stage {
     /// Reading visibilities (and opening the source).
@@ -26,6 +26,10 @@ pub enum Stage {
     Cube,
     /// Writing the outputs (rank 0).
     Write,
+    /// CPU gridder, inside [`Stage::Grid`]: placing samples and sorting them by tile.
+    CpuSort,
+    /// CPU gridder, inside [`Stage::Grid`]: spreading onto the grid (kernel loop, flushes).
+    CpuSpread,
     /// GPU: host → device copies.
     GpuH2d,
     /// GPU: bucketing records into tiles.
@@ -41,8 +45,8 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// Every stage in pipeline order, then the device stages.
-    pub const ALL: [Stage; 16] = [
+    /// Every stage in pipeline order, then the inner stages.
+    pub const ALL: [Stage; 18] = [
         Stage::Read,
         Stage::Simulate,
         Stage::Weights,
@@ -53,6 +57,8 @@ impl Stage {
         Stage::Psf,
         Stage::Cube,
         Stage::Write,
+        Stage::CpuSort,
+        Stage::CpuSpread,
         Stage::GpuH2d,
         Stage::GpuBucket,
         Stage::GpuGrid,
@@ -85,6 +91,8 @@ impl Stage {
             Stage::Psf => "psf",
             Stage::Cube => "cube",
             Stage::Write => "write",
+            Stage::CpuSort => "cpu_sort",
+            Stage::CpuSpread => "cpu_spread",
             Stage::GpuH2d => "gpu_h2d",
             Stage::GpuBucket => "gpu_bucket",
             Stage::GpuGrid => "gpu_grid",
@@ -99,11 +107,14 @@ impl Stage {
         self as usize
     }
 
-    /// Whether the stage is measured on the device (inside the host stages).
-    pub const fn is_device(self) -> bool {
+    /// Whether the stage is part of a host stage (the CPU gridder's phases, or measured on
+    /// the device), so not added to the totals.
+    pub const fn is_inner(self) -> bool {
         matches!(
             self,
-            Stage::GpuH2d
+            Stage::CpuSort
+                | Stage::CpuSpread
+                | Stage::GpuH2d
                 | Stage::GpuBucket
                 | Stage::GpuGrid
                 | Stage::GpuFft
@@ -174,6 +185,6 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), Stage::ALL.len());
-        assert!(Stage::IMAGING.iter().all(|s| !s.is_device()));
+        assert!(Stage::IMAGING.iter().all(|s| !s.is_inner()));
     }
 }

@@ -1,20 +1,16 @@
-//! Tiled, lock-free CPU gridder (rayon).
+//! Tiled, lock-free CPU gridder (rayon), after ducc0's wgridder (Arras et al. 2021).
 //!
-//! Design after ducc0's wgridder (Arras et al. 2021): each chunk's samples are turned into
-//! compact records (footprint start relative to a `T × T` tile, fractional offsets, weighted
-//! value) and bucketed by tile with a counting sort. Each tile accumulates into a small private
-//! buffer of `(T + W − 1)²` cells that stays in L1/L2 cache, then adds that buffer to the grid
-//! once. Tiles are processed in four colour passes, `(tu mod 2, tv mod 2)`, and because
-//! `W − 1 ≤ T` the footprints of tiles of one colour never overlap: no lock or atomic is taken
-//! for a visibility or a cell, and the result does not depend on the thread count.
+//! Each chunk's samples become a run of compact records (footprint start relative to a
+//! `T × T` tile, fractional offsets, weighted value) sorted by tile with a two-pass parallel
+//! counting sort (`runs.rs`). Runs are batched until [`BATCH_RECORDS`] samples wait, then
+//! spread: every tile's records go into a small private buffer of `(T + WP − 1)²` cells that
+//! stays in L1/L2 cache, added to the grid once per batch, tiles of one colour
+//! `(tu mod 2, tv mod 2)` in parallel with no lock or atomic, handed out dynamically with the
+//! heaviest first (`spread.rs`). The kernel is evaluated as `W` polynomials by Horner's rule
+//! and the inner loop is a length-`WP` axpy, monomorphised per width and compiled with
+//! AVX2 + FMA where the CPU has it (`hot.rs`). The image does not depend on the thread count.
 //!
-//! The kernel is evaluated as `W` polynomials in the fractional offset (Horner, vectorised over
-//! the `W` footprint cells) and the inner loop is a length-`W` axpy on planar real/imaginary
-//! buffers; both are monomorphised for every width `W` and compiled twice, once with AVX2+FMA
-//! enabled and chosen at run time when the CPU has it (as RustFFT chooses its SIMD paths).
-//!
-//! Files: this one holds [`CpuGridder`] and its backend traits; `spread.rs` the records, the
-//! tile sort, the colour passes and the hot loop.
+//! Files: this one holds [`CpuGridder`] and its backend traits.
 use num_complex::Complex;
 use rayon::prelude::*;
 
@@ -22,35 +18,49 @@ use std::time::Instant;
 
 use crate::fft::Fft2d;
 use crate::grid::backend::{
-    BackendKind, BackendReport, GridRows, Gridder, ImageTimings, ImageTransform, ImagingBackend,
+    BackendKind, BackendReport, CpuStageTimes, GridRows, Gridder, ImageTimings, ImageTransform,
+    ImagingBackend,
 };
 use crate::grid::error::GridError;
 use crate::grid::geometry::GridGeometry;
-use crate::grid::place::{par_row_blocks, GridCounts, GridMode};
+use crate::grid::place::{GridCounts, GridMode};
 use crate::kernel;
 use crate::real::Real;
 use crate::vis::VisChunk;
 use crate::wstack::{WPlaneSel, WScreen};
 
+mod hot;
+mod runs;
 mod spread;
-use spread::{grid_blocks, make_block, padded_width, Block};
+pub use hot::uses_avx2_fma;
+use hot::{padded_width, KernelRows};
+use runs::{build_run, Run, RunScratch};
+use spread::spread_runs;
 
 /// The rayon CPU gridder.
 pub struct CpuGridder<T: Real> {
     geom: GridGeometry,
     grid: Vec<Complex<T>>,
     fft: Option<Fft2d<T>>,
-    /// Tile-sorted blocks not yet gridded: chunks are batched so that the per-tile work
+    /// The kernel in the hot loop's form.
+    kernel: KernelRows<T>,
+    /// Tile-sorted runs not yet spread: chunks are batched so that the per-tile work
     /// (buffer flush, tile scan) is paid once per [`BATCH_RECORDS`] samples, not per chunk.
-    pending: Vec<Block<T>>,
+    pending: Vec<Run<T>>,
     pending_records: usize,
+    /// Spent runs whose buffers the next chunks reuse.
+    spare: Vec<Run<T>>,
+    /// The counting sort's histograms, reused.
+    scratch: RunScratch,
+    /// Seconds spent sorting chunks into runs, and spreading runs onto the grid.
+    phase_s: CpuStageTimes,
     /// w-stacking: the sum over planes of the screened real parts, `[ny][nx]`.
     w_sum: Vec<f64>,
     /// w-stacking: `(nshift, cell_rad)` and `n − 1 + nshift` at every pixel for them.
     w_nm1: Option<((f64, f64), Vec<f64>)>,
 }
 
-/// Samples collected from chunks before they are gridded together.
+/// Samples collected from chunks before they are spread together.
 const BATCH_RECORDS: usize = 1 << 23;
 
 impl<T: Real> CpuGridder<T> {
@@ -76,24 +86,31 @@ impl<T: Real> CpuGridder<T> {
                 "grid {nu}x{nv} not a multiple of 2 tiles of {tile}"
             )));
         }
-        let grid = vec![Complex::<T>::default(); nu * nv];
+        let grid = crate::resources::zeroed_huge_vec::<Complex<T>>(nu * nv);
+        let kernel = KernelRows::new(&geom.poly.coeffs, width);
         Ok(Self {
             geom,
             grid,
             fft: None,
+            kernel,
             pending: Vec::new(),
             pending_records: 0,
+            spare: Vec::new(),
+            scratch: RunScratch::default(),
+            phase_s: CpuStageTimes::default(),
             w_sum: Vec::new(),
             w_nm1: None,
         })
     }
 
-    /// Grids the pending blocks (if any) onto the grid.
+    /// Spreads the pending runs (if any) onto the grid and keeps their buffers for reuse.
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            let blocks = std::mem::take(&mut self.pending);
-            grid_blocks(&self.geom, &mut self.grid, &blocks);
+            let t = Instant::now();
+            spread_runs(&self.geom, &self.kernel, &mut self.grid, &self.pending);
+            self.spare.append(&mut self.pending);
             self.pending_records = 0;
+            self.phase_s.spread_s += t.elapsed().as_secs_f64();
         }
     }
 }
@@ -106,24 +123,33 @@ impl<T: Real> Gridder<T> for CpuGridder<T> {
         mode: GridMode,
         plane: Option<&WPlaneSel>,
     ) -> Result<GridCounts, GridError> {
-        let geom = &self.geom;
-        let parts: Vec<(Block<T>, GridCounts)> = par_row_blocks(chunk.nrow(), |rows| {
-            make_block(geom, chunk, freq_hz, rows, mode, plane)
-        });
-        let mut counts = GridCounts::default();
-        for (b, c) in parts {
-            counts.merge(&c);
-            self.pending_records += b.len();
-            self.pending.push(b);
-        }
+        let t = Instant::now();
+        let mut run = self.spare.pop().unwrap_or_default();
+        let counts = build_run(
+            &self.geom,
+            chunk,
+            freq_hz,
+            mode,
+            plane,
+            &mut run,
+            &mut self.scratch,
+        );
+        self.pending_records += run.records.len();
+        self.pending.push(run);
+        self.phase_s.sort_s += t.elapsed().as_secs_f64();
         if self.pending_records >= BATCH_RECORDS {
             self.flush();
         }
         Ok(counts)
     }
 
+    fn finish(&mut self) -> Result<(), GridError> {
+        self.flush();
+        Ok(())
+    }
+
     fn clear(&mut self) -> Result<(), GridError> {
-        self.pending.clear();
+        self.spare.append(&mut self.pending);
         self.pending_records = 0;
         self.grid
             .par_iter_mut()
@@ -213,6 +239,7 @@ impl<T: Real> ImagingBackend<T> for CpuGridder<T> {
             kind: BackendKind::Cpu,
             device_name: None,
             stage_times: None,
+            cpu_times: Some(self.phase_s),
             device_memory_bytes: None,
         }
     }

@@ -1,43 +1,24 @@
-//! The CPU gridder's hot path: sample records bucketed by tile (counting sort), tiles
-//! spread into cache-resident buffers in four colour passes, and the monomorphised,
-//! AVX2-dispatched Horner + axpy loop (the design is described in the docs of `grid::cpu`).
+//! Spreading tile-sorted runs onto the grid: every tile's records are gridded into a small
+//! private buffer of `(T + WP − 1)²` cells that stays in L1/L2 cache, which is then added to
+//! the grid once. Tiles are processed in four colour passes, `(tu mod 2, tv mod 2)`; because
+//! `WP − 1 ≤ T` the footprints of tiles of one colour never overlap, so no lock or atomic is
+//! taken for a sample or a cell. Within a pass the tiles are handed out dynamically by rayon's
+//! work stealing, the most loaded first, and a tile holding more than [`PIECE`] records is
+//! itself split into pieces gridded in parallel and summed in order (ducc0's wgridder also
+//! hands out work dynamically; it locks grid rows when it flushes a buffer instead).
+//!
+//! Nothing here depends on the thread count: which records a tile or piece holds and the
+//! order of every sum are fixed by the data, so the image is the same for any thread count.
 use num_complex::Complex;
 use rayon::prelude::*;
 
+use super::hot::{grid_slices, KernelRows};
+use super::runs::{Record, Run};
 use crate::grid::geometry::GridGeometry;
-use crate::grid::place::{place_samples_in_plane, GridCounts, GridMode};
-use crate::kernel;
 use crate::real::Real;
-use crate::vis::VisChunk;
-use crate::wstack::WPlaneSel;
 
-/// One sample ready for gridding.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Record<T> {
-    /// Footprint start relative to the tile origin, cells.
-    du: u16,
-    dv: u16,
-    /// Fractional offsets in [0, 1).
-    su: T,
-    sv: T,
-    /// Weighted value.
-    re: T,
-    im: T,
-}
-
-/// One block of rows, its records sorted by tile.
-pub(super) struct Block<T> {
-    records: Vec<Record<T>>,
-    /// `offsets[t] .. offsets[t + 1]` are tile `t`'s records.
-    offsets: Vec<u32>,
-}
-
-impl<T> Block<T> {
-    /// Records in the block.
-    pub(super) fn len(&self) -> usize {
-        self.records.len()
-    }
-}
+/// Records above which a tile is split into pieces gridded in parallel.
+const PIECE: usize = 1 << 15;
 
 /// A raw pointer to the `nv × nu` grid shared by the threads of one colour pass.
 #[derive(Clone, Copy)]
@@ -52,144 +33,65 @@ unsafe impl<T: Send> Send for SharedGrid<T> {}
 // SAFETY: as above.
 unsafe impl<T: Sync> Sync for SharedGrid<T> {}
 
-/// Turns rows `rows` of `chunk` into tile-sorted records (only the samples of w-plane
-/// `plane` when set).
-pub(super) fn make_block<T: Real>(
-    geom: &GridGeometry,
-    chunk: &VisChunk,
-    freq_hz: &[f64],
-    rows: std::ops::Range<usize>,
-    mode: GridMode,
-    plane: Option<&WPlaneSel>,
-) -> (Block<T>, GridCounts) {
-    let nchan = freq_hz.len();
-    let (ntu, ntv) = (geom.nu / geom.tile, geom.nv / geom.tile);
-    let mut recs = Vec::with_capacity(rows.len() * nchan);
-    let mut tiles: Vec<u32> = Vec::with_capacity(rows.len() * nchan);
-    let t = |x: f64| T::from_f64(x).unwrap_or_default();
-    let counts = place_samples_in_plane(geom, chunk, freq_hz, rows, mode, plane, |p| {
-        tiles.push(p.tile);
-        recs.push(Record {
-            du: p.du as u16,
-            dv: p.dv as u16,
-            su: t(p.su),
-            sv: t(p.sv),
-            re: t(p.re),
-            im: t(p.im),
-        });
-    });
-    // Counting sort by tile.
-    let ntiles = ntu * ntv;
-    let mut offsets = vec![0u32; ntiles + 1];
-    for &t in &tiles {
-        offsets[t as usize + 1] += 1;
-    }
-    for t in 0..ntiles {
-        offsets[t + 1] += offsets[t];
-    }
-    let mut cursor = offsets.clone();
-    let mut sorted = vec![Record::<T>::default(); recs.len()];
-    for (r, &t) in recs.iter().zip(&tiles) {
-        let c = &mut cursor[t as usize];
-        sorted[*c as usize] = *r;
-        *c += 1;
-    }
-    (
-        Block {
-            records: sorted,
-            offsets,
-        },
-        counts,
-    )
+/// Part of a tile buffer that records touched: `[u0, u1) × [v0, v1)`.
+struct BBox {
+    u0: usize,
+    v0: usize,
+    u1: usize,
+    v1: usize,
 }
 
-/// Adds the records of all blocks to `grid` (`nv × nu`) tile by tile in four colour passes.
-pub(super) fn grid_blocks<T: Real>(
+/// Adds the records of all `runs` to `grid` (`nv × nu`) tile by tile in four colour passes.
+pub(super) fn spread_runs<T: Real>(
     geom: &GridGeometry,
+    kernel: &KernelRows<T>,
     grid: &mut [Complex<T>],
-    blocks: &[Block<T>],
+    runs: &[Run<T>],
 ) {
-    let (ntu, ntv) = (geom.nu / geom.tile, geom.nv / geom.tile);
+    let (nu, nv, tile) = (geom.nu, geom.nv, geom.tile);
+    let (ntu, ntv) = (nu / tile, nv / tile);
     let ntiles = ntu * ntv;
-    let mut per_tile = vec![0u64; ntiles];
-    for b in blocks {
-        for (t, c) in per_tile.iter_mut().enumerate() {
-            *c += u64::from(b.offsets[t + 1] - b.offsets[t]);
-        }
-    }
-    let total: u64 = per_tile.iter().sum();
-    if total == 0 {
+    if runs.is_empty() {
         return;
     }
-    // A tile holding more than this many records is itself split across threads.
-    let heavy = (total / (4 * rayon::current_num_threads() as u64)).max(4096);
-    let width = geom.kernel.width;
-    let wp = padded_width(width);
-    let coeffs = padded_coeffs::<T>(&geom.poly.coeffs, width, wp);
-    let degree = geom.poly.degree;
-    let (nu, nv, tile) = (geom.nu, geom.nv, geom.tile);
+    let per_tile: Vec<usize> = (0..ntiles)
+        .into_par_iter()
+        .map(|t| runs.iter().map(|r| r.tile(t).len()).sum())
+        .collect();
     assert_eq!(grid.len(), nu * nv, "grid of {nu}x{nv} cells");
     let grid = SharedGrid {
         ptr: grid.as_mut_ptr(),
         nu,
         nv,
     };
+    let (width, wp) = (geom.kernel.width, kernel.padded());
     let bw = tile + wp - 1;
-    let kernel = KernelRows {
-        coeffs: &coeffs,
-        degree,
-        width,
-        padded: wp,
-    };
     for colour in 0..4 {
-        let tiles: Vec<usize> = (0..ntiles)
+        let mut tiles: Vec<usize> = (0..ntiles)
+            .into_par_iter()
             .filter(|&t| {
                 per_tile[t] > 0 && (t % ntu) % 2 == colour % 2 && (t / ntu) % 2 == colour / 2
             })
             .collect();
+        // Most loaded first, so the last tiles handed out are the short ones.
+        tiles.par_sort_unstable_by_key(|&t| std::cmp::Reverse((per_tile[t], t)));
         tiles.par_iter().for_each_init(
             || vec![T::zero(); 2 * bw * bw],
             |buf, &t| {
-                let slices: Vec<&[Record<T>]> = blocks
+                let slices: Vec<&[Record<T>]> = runs
                     .iter()
-                    .map(|b| &b.records[b.offsets[t] as usize..b.offsets[t + 1] as usize])
+                    .map(|r| r.tile(t))
                     .filter(|s| !s.is_empty())
                     .collect();
-                // Footprint bounding box within the tile buffer.
-                let mut bb = [u16::MAX, u16::MAX, 0u16, 0u16];
-                for r in slices.iter().flat_map(|s| s.iter()) {
-                    bb = [
-                        bb[0].min(r.du),
-                        bb[1].min(r.dv),
-                        bb[2].max(r.du),
-                        bb[3].max(r.dv),
-                    ];
-                }
-                let bbox = BBox {
-                    u0: bb[0] as usize,
-                    v0: bb[1] as usize,
-                    u1: bb[2] as usize + wp,
-                    v1: bb[3] as usize + width,
-                };
-                if per_tile[t] > heavy && slices.len() > 1 {
-                    let sum = slices
-                        .par_iter()
-                        .map(|s| {
-                            let mut b = vec![T::zero(); 2 * bw * bw];
-                            dispatch(&kernel, &[s], bw, &mut b);
-                            b
-                        })
-                        .reduce_with(|mut a, b| {
-                            a.iter_mut().zip(&b).for_each(|(x, y)| *x = *x + *y);
-                            a
-                        });
-                    if let Some(sum) = sum {
-                        buf.copy_from_slice(&sum);
-                    }
-                } else {
-                    dispatch(&kernel, &slices, bw, buf);
-                }
+                let bbox = footprint_box(&slices, width, wp);
                 let (tu, tv) = (t % ntu, t / ntu);
+                // The grid cells the flush will add to are fetched while the kernel loop runs.
+                prefetch_cells(grid, bw, &bbox, tu * tile, tv * tile);
+                if per_tile[t] > PIECE {
+                    grid_in_pieces(kernel, &slices, bw, buf);
+                } else {
+                    grid_slices(kernel, &slices, bw, buf);
+                }
                 // SAFETY: tiles of one colour have disjoint footprints (tile ≥ padded W − 1
                 // and an even number of tiles per axis), so no other thread touches these
                 // cells during this pass; `add_tile` keeps every index below nu·nv.
@@ -199,37 +101,91 @@ pub(super) fn grid_blocks<T: Real>(
     }
 }
 
-/// Kernel width rounded up to a multiple of 4 SIMD lanes; the extra footprint cells get
-/// kernel value 0, so the inner loops are whole vectors.
-pub(super) fn padded_width(width: usize) -> usize {
-    width.div_ceil(4) * 4
-}
-
-/// Polynomial coefficient rows `[D + 1][W]` widened to `[D + 1][WP]` with zeros.
-fn padded_coeffs<T: Real>(coeffs: &[f64], width: usize, wp: usize) -> Vec<T> {
-    let mut out = Vec::with_capacity(coeffs.len() / width * wp);
-    for row in coeffs.chunks_exact(width) {
-        out.extend(row.iter().map(|&c| T::from_f64(c).unwrap_or_default()));
-        out.extend(std::iter::repeat_n(T::zero(), wp - width));
+/// Asks the CPU to bring into its L2 cache the grid cells under the `bbox` part of a tile
+/// buffer at grid corner `(u0, v0)` (a hint: no memory is read or written).
+#[inline]
+fn prefetch_cells<T>(grid: SharedGrid<T>, bw: usize, bbox: &BBox, u0: usize, v0: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        let (nu, nv) = (grid.nu, grid.nv);
+        let u = (u0 + bbox.u0) % nu;
+        let n = (bbox.u1.min(bw).saturating_sub(bbox.u0)).min(nu - u);
+        let bytes = n * std::mem::size_of::<Complex<T>>();
+        for j in bbox.v0..bbox.v1.min(bw) {
+            let row = grid.ptr.wrapping_add(((v0 + j) % nv) * nu + u).cast::<i8>();
+            for off in (0..bytes)
+                .step_by(64)
+                .chain(std::iter::once(bytes.saturating_sub(1)))
+            {
+                // SAFETY: prefetching is a hint that never faults or accesses memory
+                // architecturally; the address is inside the grid anyway (u + n ≤ nu).
+                unsafe { _mm_prefetch(row.wrapping_add(off), _MM_HINT_T1) };
+            }
+        }
     }
-    out
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (grid, bw, bbox, u0, v0);
 }
 
-/// The piecewise-polynomial kernel in the form the hot loop uses.
-struct KernelRows<'a, T> {
-    /// `[degree + 1][padded]`, Horner order.
-    coeffs: &'a [T],
-    degree: usize,
-    width: usize,
-    padded: usize,
+/// The part of a tile buffer the records of `slices` touch.
+fn footprint_box<T>(slices: &[&[Record<T>]], width: usize, wp: usize) -> BBox {
+    let mut bb = [u16::MAX, u16::MAX, 0u16, 0u16];
+    for r in slices.iter().flat_map(|s| s.iter()) {
+        bb = [
+            bb[0].min(r.du),
+            bb[1].min(r.dv),
+            bb[2].max(r.du),
+            bb[3].max(r.dv),
+        ];
+    }
+    BBox {
+        u0: bb[0] as usize,
+        v0: bb[1] as usize,
+        u1: bb[2] as usize + wp,
+        v1: bb[3] as usize + width,
+    }
 }
 
-/// Part of a tile buffer that records touched: `[u0, u1) × [v0, v1)`.
-struct BBox {
-    u0: usize,
-    v0: usize,
-    u1: usize,
-    v1: usize,
+/// Grids a heavy tile's records in pieces of [`PIECE`] records in parallel, each into its own
+/// buffer, and adds the buffers to `buf` in piece order (a fixed order: the sum does not
+/// depend on the thread count).
+fn grid_in_pieces<T: Real>(
+    kernel: &KernelRows<T>,
+    slices: &[&[Record<T>]],
+    bw: usize,
+    buf: &mut [T],
+) {
+    let mut pieces: Vec<Vec<&[Record<T>]>> = vec![Vec::new()];
+    let mut filled = 0;
+    for s in slices {
+        let mut s: &[Record<T>] = s;
+        while !s.is_empty() {
+            let take = (PIECE - filled).min(s.len());
+            let (head, rest) = s.split_at(take);
+            if let Some(p) = pieces.last_mut() {
+                p.push(head);
+            }
+            filled += take;
+            s = rest;
+            if filled == PIECE {
+                pieces.push(Vec::new());
+                filled = 0;
+            }
+        }
+    }
+    let bufs: Vec<Vec<T>> = pieces
+        .par_iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut b = vec![T::zero(); 2 * bw * bw];
+            grid_slices(kernel, p, bw, &mut b);
+            b
+        })
+        .collect();
+    for b in &bufs {
+        buf.iter_mut().zip(b).for_each(|(x, &y)| *x = *x + y);
+    }
 }
 
 /// Adds the `bbox` part of a planar `[re | im]` tile buffer of side `bw` at grid corner
@@ -248,130 +204,34 @@ unsafe fn add_tile<T: Real>(
 ) {
     let (nu, nv) = (grid.nu, grid.nv);
     let (re, im) = buf.split_at_mut(bw * bw);
+    let (i0, i1) = (bbox.u0, bbox.u1.min(bw));
     for j in bbox.v0..bbox.v1.min(bw) {
         let v = (v0 + j) % nv;
-        for i in bbox.u0..bbox.u1.min(bw) {
-            let k = j * bw + i;
-            let u = (u0 + i) % nu;
-            // SAFETY: v < nv and u < nu, so the index is in bounds; exclusivity is the caller's.
-            let cell = unsafe { &mut *grid.ptr.add(v * nu + u) };
-            cell.re = cell.re + re[k];
-            cell.im = cell.im + im[k];
-            re[k] = T::zero();
-            im[k] = T::zero();
-        }
-    }
-}
-
-/// Runs the gridding loop for the kernel's width, choosing AVX2+FMA code when available.
-fn dispatch<T: Real>(kernel: &KernelRows<T>, slices: &[&[Record<T>]], bw: usize, buf: &mut [T]) {
-    macro_rules! go {
-        ($(($w:literal, $wp:literal)),*) => {
-            match kernel.width {
-                $($w => run_width::<T, $w, $wp>(kernel, slices, bw, buf),)*
-                w => unreachable!("kernel width {w} outside {}..={}", kernel::MIN_WIDTH, kernel::MAX_WIDTH),
+        let (rrow, irow) = (
+            &mut re[j * bw + i0..j * bw + i1],
+            &mut im[j * bw + i0..j * bw + i1],
+        );
+        // Cells u0 + i for i in i0..i1, split where the row wraps around the grid edge.
+        let first = (u0 + i0) % nu;
+        let straight = (nu - first).min(i1 - i0);
+        for (start, range) in [(first, 0..straight), (0, straight..i1 - i0)] {
+            if range.is_empty() {
+                continue;
             }
-        };
-    }
-    go!(
-        (4, 4),
-        (5, 8),
-        (6, 8),
-        (7, 8),
-        (8, 8),
-        (9, 12),
-        (10, 12),
-        (11, 12),
-        (12, 12),
-        (13, 16),
-        (14, 16),
-        (15, 16),
-        (16, 16)
-    )
-}
-
-fn run_width<T: Real, const W: usize, const WP: usize>(
-    kernel: &KernelRows<T>,
-    slices: &[&[Record<T>]],
-    bw: usize,
-    buf: &mut [T],
-) {
-    debug_assert_eq!(kernel.padded, WP);
-    let rows: Vec<[T; WP]> = kernel
-        .coeffs
-        .chunks_exact(WP)
-        .map(|c| {
-            let mut a = [T::zero(); WP];
-            a.copy_from_slice(c);
-            a
-        })
-        .collect();
-    debug_assert_eq!(rows.len(), kernel.degree + 1);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            for s in slices {
-                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-                unsafe { grid_records_avx2::<T, W, WP>(s, &rows, bw, buf) };
-            }
-            return;
-        }
-    }
-    for s in slices {
-        grid_records::<T, W, WP>(s, &rows, bw, buf);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn grid_records_avx2<T: Real, const W: usize, const WP: usize>(
-    recs: &[Record<T>],
-    rows: &[[T; WP]],
-    bw: usize,
-    buf: &mut [T],
-) {
-    grid_records::<T, W, WP>(recs, rows, bw, buf)
-}
-
-/// The hot loop: the kernel by Horner's rule in `x = 2s − 1` for `WP` (padded) cells per axis,
-/// then `W` rows of length-`WP` axpys on the planar buffer.
-#[inline(always)]
-fn grid_records<T: Real, const W: usize, const WP: usize>(
-    recs: &[Record<T>],
-    rows: &[[T; WP]],
-    bw: usize,
-    buf: &mut [T],
-) {
-    let (bre, bim) = buf.split_at_mut(bw * bw);
-    let two = T::one() + T::one();
-    for r in recs {
-        let xu = r.su * two - T::one();
-        let xv = r.sv * two - T::one();
-        let ku = T::horner::<WP>(rows, xu);
-        let kv = T::horner::<WP>(rows, xv);
-        let mut tre = [T::zero(); WP];
-        let mut tim = [T::zero(); WP];
-        for k in 0..WP {
-            tre[k] = ku[k] * r.re;
-            tim[k] = ku[k] * r.im;
-        }
-        let base = r.dv as usize * bw + r.du as usize;
-        for (j, &f) in kv.iter().take(W).enumerate() {
-            let o = base + j * bw;
-            let rr: &mut [T; WP] = (&mut bre[o..o + WP])
-                .try_into()
-                .expect("slice of length WP");
-            let ri: &mut [T; WP] = (&mut bim[o..o + WP])
-                .try_into()
-                .expect("slice of length WP");
-            // Two separate loops: the compiler cannot prove `rr` and `ri` disjoint, and a
-            // joint loop stays scalar.
-            for k in 0..WP {
-                rr[k] = rr[k] + f * tre[k];
-            }
-            for k in 0..WP {
-                ri[k] = ri[k] + f * tim[k];
+            // SAFETY: v < nv and start + range.len() ≤ nu, so the cells are in bounds;
+            // exclusivity is the caller's.
+            let cells = unsafe {
+                std::slice::from_raw_parts_mut(grid.ptr.add(v * nu + start), range.len())
+            };
+            for ((cell, r), i) in cells
+                .iter_mut()
+                .zip(&mut rrow[range.clone()])
+                .zip(&mut irow[range])
+            {
+                cell.re = cell.re + *r;
+                cell.im = cell.im + *i;
+                *r = T::zero();
+                *i = T::zero();
             }
         }
     }

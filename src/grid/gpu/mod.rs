@@ -251,6 +251,10 @@ impl<T: GpuReal> Gridder<T> for GpuGridder<T> {
         Ok(counts)
     }
 
+    fn finish(&mut self) -> Result<(), GridError> {
+        Ok(self.streamer.flush(&mut self.grid, &mut self.clock)?)
+    }
+
     fn clear(&mut self) -> Result<(), GridError> {
         self.streamer.clear();
         self.host_dirty = false;
@@ -295,6 +299,7 @@ impl<T: GpuReal> ImageTransform<T> for GpuGridder<T> {
 impl<T: GpuReal> ImagingBackend<T> for GpuGridder<T> {
     fn report(&self) -> BackendReport {
         BackendReport {
+            cpu_times: None,
             kind: BackendKind::Gpu,
             device_name: Some(self.device_name.clone()),
             stage_times: Some(self.clock.times),

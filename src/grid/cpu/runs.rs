@@ -1,0 +1,169 @@
+//! Tile-sorted runs of sample records: each chunk becomes one [`Run`], its records in the
+//! order (tile, row) by a two-pass parallel counting sort written straight into the run (no
+//! unsorted copy), in buffers recycled from run to run (no allocation per chunk once warm).
+//!
+//! Pass 1 counts the samples of every tile in each of `B` contiguous row blocks (one
+//! histogram per block); an exclusive scan in (tile, block) order turns the histograms into
+//! write cursors; pass 2 places the samples again and writes each record at its block's
+//! cursor for its tile. Because blocks are contiguous and in row order, the result is
+//! ordered by (tile, row) whatever `B` is: the record order, and so the image, does not
+//! depend on the thread count (the same counting sort ducc0's wgridder builds its index with).
+use rayon::prelude::*;
+
+use crate::grid::geometry::GridGeometry;
+use crate::grid::place::{place_samples_in_plane, GridCounts, GridMode, Placed};
+use crate::real::Real;
+use crate::vis::{split_range, VisChunk};
+use crate::wstack::WPlaneSel;
+
+/// One sample ready for gridding.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Record<T> {
+    /// Footprint start relative to the tile origin, cells.
+    pub du: u16,
+    /// As `du`, along v.
+    pub dv: u16,
+    /// Fractional offsets in [0, 1).
+    pub su: T,
+    /// As `su`, along v.
+    pub sv: T,
+    /// Weighted value, real part.
+    pub re: T,
+    /// Weighted value, imaginary part.
+    pub im: T,
+}
+
+impl<T: Real> Record<T> {
+    #[inline(always)]
+    fn from_placed(p: &Placed) -> Self {
+        let t = |x: f64| T::from_f64(x).unwrap_or_default();
+        Record {
+            du: p.du as u16,
+            dv: p.dv as u16,
+            su: t(p.su),
+            sv: t(p.sv),
+            re: t(p.re),
+            im: t(p.im),
+        }
+    }
+}
+
+/// The records of one chunk sorted by tile.
+#[derive(Default)]
+pub(super) struct Run<T> {
+    /// Records in (tile, row) order.
+    pub records: Vec<Record<T>>,
+    /// `tile_start[t] .. tile_start[t + 1]` are tile `t`'s records (`ntiles + 1` entries).
+    pub tile_start: Vec<u32>,
+}
+
+impl<T> Run<T> {
+    /// Tile `t`'s records.
+    #[inline]
+    pub fn tile(&self, t: usize) -> &[Record<T>] {
+        &self.records[self.tile_start[t] as usize..self.tile_start[t + 1] as usize]
+    }
+}
+
+/// Scratch reused by every call of [`build_run`]: the per-block histograms / cursors.
+#[derive(Default)]
+pub(super) struct RunScratch {
+    /// `[block][tile]`: counts after pass 1, write cursors after the scan.
+    hist: Vec<u32>,
+}
+
+/// A raw pointer to a run's records that the blocks of pass 2 write through.
+#[derive(Clone, Copy)]
+struct SharedRecords<T>(*mut Record<T>);
+// SAFETY: pass 2 writes record slots through this pointer; every slot is written by exactly
+// one block (the cursors of different (tile, block) pairs cover disjoint ranges), so sharing
+// the pointer across the blocks' threads is sound.
+unsafe impl<T: Send> Send for SharedRecords<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for SharedRecords<T> {}
+
+impl<T> SharedRecords<T> {
+    /// Writes slot `i`.
+    ///
+    /// # Safety
+    /// `i` must be below the buffer's capacity, and no other thread may access slot `i`.
+    #[inline(always)]
+    unsafe fn write(&self, i: usize, r: Record<T>) {
+        // SAFETY: in bounds and exclusive, by the caller's contract.
+        unsafe { self.0.add(i).write(r) }
+    }
+}
+
+/// Sorts the samples of `chunk` (only those of w-plane `plane` when set) into `run`, whose
+/// buffers are reused; returns the counts of the samples seen.
+pub(super) fn build_run<T: Real>(
+    geom: &GridGeometry,
+    chunk: &VisChunk,
+    freq_hz: &[f64],
+    mode: GridMode,
+    plane: Option<&WPlaneSel>,
+    run: &mut Run<T>,
+    scratch: &mut RunScratch,
+) -> GridCounts {
+    let ntiles = (geom.nu / geom.tile) * (geom.nv / geom.tile);
+    let nrow = chunk.nrow();
+    // One block per thread (the work per row is uniform), at least 1024 rows each.
+    let nblocks = rayon::current_num_threads().min(nrow / 1024).max(1);
+    let hist = &mut scratch.hist;
+    hist.clear();
+    hist.resize(nblocks * ntiles, 0);
+
+    // Pass 1: per-block tile histograms and the counts.
+    let counts: Vec<GridCounts> = hist
+        .par_chunks_mut(ntiles)
+        .enumerate()
+        .map(|(b, h)| {
+            let rows = split_range(nrow, nblocks, b);
+            place_samples_in_plane(geom, chunk, freq_hz, rows, mode, plane, |p| {
+                h[p.tile as usize] += 1;
+            })
+        })
+        .collect();
+    let mut total = GridCounts::default();
+    counts.iter().for_each(|c| total.merge(c));
+
+    // Scan in (tile, block) order: tile_start[t], and block b's cursor for tile t.
+    let tile_start = &mut run.tile_start;
+    tile_start.clear();
+    tile_start.resize(ntiles + 1, 0);
+    let mut next = 0u32;
+    for t in 0..ntiles {
+        tile_start[t] = next;
+        for b in 0..nblocks {
+            let c = &mut hist[b * ntiles + t];
+            let n = *c;
+            *c = next;
+            next += n;
+        }
+    }
+    tile_start[ntiles] = next;
+    let nrec = next as usize;
+
+    // Pass 2: every record written at its cursor.
+    run.records.clear();
+    crate::resources::reserve_huge(&mut run.records, nrec);
+    let out = SharedRecords(run.records.as_mut_ptr());
+    hist.par_chunks_mut(ntiles)
+        .enumerate()
+        .for_each(|(b, cursor)| {
+            let rows = split_range(nrow, nblocks, b);
+            place_samples_in_plane(geom, chunk, freq_hz, rows, mode, plane, |p| {
+                let c = &mut cursor[p.tile as usize];
+                // SAFETY: `*c < nrec` (the scan gives block b's samples of tile t the slots
+                // `[cursor, cursor + count)`, all below `nrec`, and pass 2 places exactly the
+                // samples pass 1 counted); no other block writes these slots; the buffer has
+                // capacity `nrec`.
+                unsafe { out.write(*c as usize, Record::from_placed(&p)) };
+                *c += 1;
+            });
+        });
+    // SAFETY: pass 2 wrote every slot in `0..nrec` exactly once (the cursors of all
+    // (tile, block) pairs tile `0..nrec`), and `Record` has no drop glue.
+    unsafe { run.records.set_len(nrec) };
+    total
+}
