@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
 """Peer benchmark: rimager vs ducc0.wgridder.vis2dirty, same data, same run.
 
-For each case (epsilon, precision) both tools make the natural-weighted dirty
-image of the same HDF5 visibility file with ONE thread; we report seconds,
-visibilities per second per thread, the relative L2 difference between the two
-images, and the accuracy of both against a direct Fourier transform (numpy,
-float64) at a random sample of pixels.
+For each case (epsilon, precision) and each thread count both tools make the
+natural-weighted dirty image of the same HDF5 visibility file with that many
+threads (rimager: one rank); we report seconds, visibilities per second per
+thread, the relative L2 difference between the two images, and the accuracy of
+both against a direct Fourier transform (numpy, float64) at a random sample of
+pixels; for rimager also its peak resident memory and its per-phase times.
 
   cargo build --release
-  python3 scripts/bench_vs_ducc0.py            # 10M vis, 4096^2, eps 1e-4 f32 + 1e-6 f64
+  python3 scripts/bench_vs_ducc0.py            # 10M vis, 4096^2, eps 1e-4 f32 + 1e-6 f64, 1 thread
+  python3 scripts/bench_vs_ducc0.py --threads 1,16 --nrow 12500000   # 1e8 vis, 1 and 16 threads
+  python3 scripts/bench_vs_ducc0.py --wstack --cell-arcsec 5 --npix 4096  # w-stacking, 5.7 deg field
   python3 scripts/bench_vs_ducc0.py --quick    # 200k vis, 1024^2 smoke test
 
 What is timed (see benchmarks/README.md):
   ducc0    vis2dirty() only (scripts/ducc0_reference.py, attr seconds_gridding):
            data already in memory as numpy arrays.
-  rimager  "in memory": grid + fft + correct stages of its --metrics JSON (data
-           already in memory, like vis2dirty); "incl. read": imaging_wall_s
-           (read + grid + reduce + fft + correct).
+  rimager  "in memory": grid + fft + correct stages of its --metrics JSON minus
+           nothing read (data already in memory, like vis2dirty); "incl. read":
+           imaging_wall_s (the read not hidden behind gridding + grid + reduce +
+           fft + correct: what a user waits for, from the file).
 
 The data set is made once with scripts/make_test_vis.py and cached in the work
 dir.  The pixel size and the uv extent are matched so that the longest
@@ -83,8 +87,18 @@ def machine():
         avail = len(os.sched_getaffinity(0))
     except AttributeError:
         avail = os.cpu_count()
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    flags = " ".join(x for x in ("sse4_1", "avx", "avx2", "fma", "avx512f") if x in have)
+                    break
+    except OSError:
+        pass
     return {"cpu_model": cpu, "cores": os.cpu_count(), "cores_available": avail,
-            "os": platform.platform(), "python": platform.python_version()}
+            "simd_flags": flags, "os": platform.platform(), "python": platform.python_version()}
 
 
 def git_commit():
@@ -117,13 +131,13 @@ def make_data(a, work):
     fmax = FREQ_CENTRE_HZ + (a.nchan - 1) / 2.0 * CHAN_WIDTH_HZ
     cell_rad = math.radians(a.cell_arcsec / 3600.0)
     max_uv_m = 0.5 * a.uv_fill / cell_rad * C / fmax
-    path = work / f"vis_nrow{a.nrow}_nchan{a.nchan}_uv{max_uv_m:.0f}m_seed{a.seed}.h5"
+    path = work / f"vis_nrow{a.nrow}_nchan{a.nchan}_uv{max_uv_m:.0f}m_w{a.max_w_m:.0f}m_seed{a.seed}.h5"
     if path.exists():
         log(f"reusing {path}")
     else:
         tmp = path.with_suffix(".h5.tmp")
         run([sys.executable, str(HERE / "make_test_vis.py"), "--nrow", str(a.nrow), "--nchan", str(a.nchan),
-             "--seed", str(a.seed), "--max-uv-m", repr(max_uv_m),
+             "--seed", str(a.seed), "--max-uv-m", repr(max_uv_m), "--max-w-m", repr(a.max_w_m),
              "--freq-centre-hz", repr(FREQ_CENTRE_HZ), "--chan-width-hz", repr(CHAN_WIDTH_HZ),
              "--out", str(tmp)])
         tmp.rename(path)
@@ -145,22 +159,26 @@ def load_samples(path):
     scale = freq / C
     u = (uvw[:, 0:1] * scale).ravel()
     v = (uvw[:, 1:2] * scale).ravel()
+    w = (uvw[:, 2:3] * scale).ravel()
     wv = (vis.astype(np.complex128) * wgt).ravel()
-    return u, v, wv, float(wgt.sum())
+    return u, v, w, wv, float(wgt.sum())
 
 
-def direct_ft(path, npix, cell_rad, pixels, chunk=200_000):
-    """I(l, m) = sum w Re[V exp(-2 pi i (u l + v m))] / sum w at `pixels` [(x, y)], float64,
-    with l = -(x - nx/2) cell, m = (y - ny/2) cell (rimager / WSClean orientation, 2-D: no w term,
-    as both tools are run without w-gridding)."""
-    u, v, wv, wsum = load_samples(path)
+def direct_ft(path, npix, cell_rad, pixels, wterm, chunk=200_000):
+    """I(l, m) = sum w Re[V exp(-2 pi i (u l + v m [+ w (n - 1)]))] / sum w at `pixels` [(x, y)],
+    float64, with l = -(x - nx/2) cell, m = (y - ny/2) cell, n = sqrt(1 - l^2 - m^2) (rimager /
+    WSClean orientation); the w term only with `wterm` (both tools w-stacking), else 2-D."""
+    u, v, w, wv, wsum = load_samples(path)
     px = np.array([p[0] for p in pixels], dtype=np.float64)
     py = np.array([p[1] for p in pixels], dtype=np.float64)
     l = -(px - npix // 2) * cell_rad
     m = (py - npix // 2) * cell_rad
+    nm1 = np.sqrt(1.0 - l * l - m * m) - 1.0
     acc = np.zeros(len(pixels))
     for s in range(0, len(u), chunk):
         ph = -2.0 * np.pi * (np.outer(u[s:s + chunk], l) + np.outer(v[s:s + chunk], m))
+        if wterm:
+            ph += -2.0 * np.pi * np.outer(w[s:s + chunk], nm1)
         # Re[(a + ib)(cos + i sin)] = a cos - b sin
         acc += wv[s:s + chunk].real @ np.cos(ph) - wv[s:s + chunk].imag @ np.sin(ph)
     return acc / wsum
@@ -178,10 +196,12 @@ def read_image(path):
         return f["image"][...].astype(np.float64), dict(f.attrs)
 
 
-def run_ducc0(a, vis_path, work, eps, tag):
+def run_ducc0(a, vis_path, work, eps, tag, threads):
     out = work / f"ducc0_{tag}.h5"
     cmd = [sys.executable, str(HERE / "ducc0_reference.py"), str(vis_path), "--nx", str(a.npix), "--ny", str(a.npix),
-           "--cell-arcsec", repr(a.cell_arcsec), "--epsilon", repr(eps), "--nthreads", "1", "--out", str(out)]
+           "--cell-arcsec", repr(a.cell_arcsec), "--epsilon", repr(eps), "--nthreads", str(threads), "--out", str(out)]
+    if a.wstack:
+        cmd.append("--do-wgridding")
     best = None
     for _ in range(a.repeat):
         run(cmd)
@@ -190,7 +210,7 @@ def run_ducc0(a, vis_path, work, eps, tag):
         best = s if best is None else min(best, s)
     return {"seconds": best, "seconds_incl_read": None, "nvis": int(attrs["nvis"]),
             "precision": str(attrs["precision"]), "image": img, "command": shlex.join(cmd),
-            "ducc0_version": str(attrs["ducc0_version"])}
+            "ducc0_version": str(attrs["ducc0_version"]), "threads": threads}
 
 
 def stage(metrics, name):
@@ -200,7 +220,7 @@ def stage(metrics, name):
     return 0.0
 
 
-def run_rimager(a, vis_path, work, eps, prec, tag):
+def run_rimager(a, vis_path, work, eps, prec, tag, threads):
     prefix = work / f"rimager_{tag}"
     cfg = work / f"rimager_{tag}.toml"
     cfg.write_text(
@@ -215,11 +235,12 @@ def run_rimager(a, vis_path, work, eps, prec, tag):
         f"cell_arcsec = {a.cell_arcsec!r}\n"
         f"epsilon = {eps!r}\n"
         f'precision = "{prec}"\n'
-        "threads = 1\n"
+        f"threads = {threads}\n"
+        f"wstacking = {'true' if a.wstack else 'false'}\n"
         f"output = {json.dumps(str(prefix))}\n"
         "psf = false\n")
     metrics_path = work / f"rimager_{tag}_metrics.json"
-    cmd = [str(a.rimager), "image", "--config", str(cfg), "--threads", "1", "--metrics", str(metrics_path)]
+    cmd = [str(a.rimager), "image", "--config", str(cfg), "--threads", str(threads), "--metrics", str(metrics_path)]
     best = None
     for _ in range(a.repeat):
         if metrics_path.exists():
@@ -232,9 +253,11 @@ def run_rimager(a, vis_path, work, eps, prec, tag):
     m = best
     in_mem = stage(m, "grid") + stage(m, "fft") + stage(m, "correct")
     img, _ = read_image(Path(str(prefix) + ".h5"))
+    rss = m.get("peak_rss_bytes_per_rank") or [None]
     return {"seconds": in_mem, "seconds_incl_read": float(m["imaging_wall_s"]), "nvis": int(m["vis_total"]),
             "precision": prec, "image": img, "command": f"{shlex.join(cmd)}  # config: {cfg.name}",
-            "config_toml": cfg.read_text(), "metrics": m, "threads": int(m.get("threads_per_rank", 1))}
+            "config_toml": cfg.read_text(), "metrics": m, "threads": int(m.get("threads_per_rank", 1)),
+            "peak_rss_bytes": rss[0]}
 
 
 def main():
@@ -249,6 +272,11 @@ def main():
     p.add_argument("--cases", default=DEFAULT_CASES,
                    help=f"comma-separated EPS:PRECISION (default {DEFAULT_CASES}); ducc0 picks its "
                         "precision from EPS like scripts/ducc0_reference.py (double iff EPS <= 1.01e-5)")
+    p.add_argument("--threads", default="1",
+                   help="comma-separated thread counts, each run by both tools (default 1)")
+    p.add_argument("--wstack", action="store_true",
+                   help="w-stacking: ducc0 do_wgridding=True, rimager wstacking = true, DFT with the w term")
+    p.add_argument("--max-w-m", type=float, default=100.0, help="|w| bound of the data, metres (default 100)")
     p.add_argument("--ndft", type=int, default=64, help="pixels checked against the direct FT")
     p.add_argument("--repeat", type=int, default=1, help="runs per tool and case; the fastest is kept")
     p.add_argument("--work-dir", default=str(REPO / "out" / "bench"))
@@ -267,11 +295,13 @@ def main():
         a.nrow, a.nchan, a.npix = 25_000, 8, 1024
     argv = shlex.join([sys.executable, *sys.argv])
     cases = parse_cases(a.cases)
+    thread_counts = [int(t) for t in a.threads.split(",") if t.strip()]
     work = Path(a.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     results_dir = Path(a.results_dir)
     nvis_nominal = a.nrow * a.nchan
-    tag = a.tag or f"vs_ducc0_{nvis_nominal // 1000}kvis_{a.npix}px" + ("_quick" if a.quick else "")
+    tag = a.tag or (f"vs_ducc0_{nvis_nominal // 1000}kvis_{a.npix}px" + ("_wstack" if a.wstack else "")
+                    + ("_quick" if a.quick else ""))
     if not a.skip_rimager and not Path(a.rimager).is_file():
         sys.exit(f"rimager binary {a.rimager} not found: run `cargo build --release` or pass --rimager")
 
@@ -282,13 +312,14 @@ def main():
     rng = np.random.default_rng(a.seed + 1)
     pixels = [(a.npix // 2, a.npix // 2)]  # the phase centre, then random pixels
     pixels += [(int(x), int(y)) for x, y in rng.integers(0, a.npix, size=(a.ndft - 1, 2))]
-    dft_cache = work / f"dft_{vis_path.stem}_{a.npix}px_cell{a.cell_arcsec!r}_n{a.ndft}.npy"
+    dft_cache = work / (f"dft_{vis_path.stem}_{a.npix}px_cell{a.cell_arcsec!r}_n{a.ndft}"
+                        + ("_wterm" if a.wstack else "") + ".npy")
     if dft_cache.exists():
         ref = np.load(dft_cache)
         log(f"reusing direct FT {dft_cache}")
     else:
         t = time.perf_counter()
-        ref = direct_ft(vis_path, a.npix, cell_rad, pixels)
+        ref = direct_ft(vis_path, a.npix, cell_rad, pixels, a.wstack)
         np.save(dft_cache, ref)
         log(f"direct FT at {len(pixels)} pixels: {time.perf_counter() - t:.1f} s")
 
@@ -296,11 +327,11 @@ def main():
     commit = git_commit()
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     rows = []
-    for eps, prec in cases:
-        ctag = f"{vis_path.stem}_{a.npix}px_eps{eps_label(eps)}_{prec}"
-        res = {"ducc0": run_ducc0(a, vis_path, work, eps, ctag)}
+    for (eps, prec), nthr in [(c, t) for c in cases for t in thread_counts]:
+        ctag = f"{vis_path.stem}_{a.npix}px_eps{eps_label(eps)}_{prec}_t{nthr}" + ("_w" if a.wstack else "")
+        res = {"ducc0": run_ducc0(a, vis_path, work, eps, ctag, nthr)}
         if not a.skip_rimager:
-            res["rimager"] = run_rimager(a, vis_path, work, eps, prec, ctag)
+            res["rimager"] = run_rimager(a, vis_path, work, eps, prec, ctag, nthr)
         ducc_img = res["ducc0"]["image"]
         for tool, r in res.items():
             threads = r.get("threads", 1)
@@ -314,6 +345,8 @@ def main():
                 "seconds_incl_read": r["seconds_incl_read"],
                 "vis_per_s_per_thread_incl_read": (r["nvis"] / r["seconds_incl_read"] / threads
                                                    if r["seconds_incl_read"] else None),
+                "peak_rss_bytes": r.get("peak_rss_bytes"),
+                "wstack": a.wstack,
                 "err_vs_dft_rel_l2": e["rel_l2"],
                 "err_vs_dft_max_abs_over_max": e["max_abs_over_max_ref"],
                 "rel_l2_vs_ducc0": (float(np.linalg.norm(r["image"] - ducc_img) / np.linalg.norm(ducc_img))
@@ -331,14 +364,16 @@ def main():
 
     results_dir.mkdir(parents=True, exist_ok=True)
     summary = {
-        "benchmark": "rimager vs ducc0.wgridder.vis2dirty, dirty image, 1 thread each",
+        "benchmark": "rimager vs ducc0.wgridder.vis2dirty, dirty image, same thread count each"
+                     + (", w-stacking" if a.wstack else ", 2-D"),
         "script_command": argv, "date": date, "machine": mach, "rimager_commit": commit,
         "data": {"file": vis_path.name, "nrow": a.nrow, "nchan": a.nchan, "nvis": nvis_nominal,
-                 "max_uv_m": max_uv_m, "uv_fill": a.uv_fill, "seed": a.seed,
+                 "max_uv_m": max_uv_m, "max_w_m": a.max_w_m, "uv_fill": a.uv_fill, "seed": a.seed,
                  "freq_centre_hz": FREQ_CENTRE_HZ, "chan_width_hz": CHAN_WIDTH_HZ},
         "image": {"npix": a.npix, "cell_arcsec": a.cell_arcsec},
         "dft_check": {"pixels": len(pixels), "seed": a.seed + 1,
-                      "definition": "sum w Re[V exp(-2 pi i (u l + v m))] / sum w, float64 numpy, no w term"},
+                      "definition": "sum w Re[V exp(-2 pi i (u l + v m" + (" + w (n - 1)" if a.wstack else "")
+                                    + "))] / sum w, float64 numpy"},
         "timing": {"ducc0": "vis2dirty call only (data in memory)",
                    "rimager": "seconds = grid+fft+correct stages (data in memory); "
                               "seconds_incl_read = imaging_wall_s (read+grid+reduce+fft+correct)"},
@@ -354,22 +389,26 @@ def main():
         w.writerows(rows)
 
     log("")
-    log(f"{nvis_nominal} vis, {a.npix}x{a.npix}, cell {a.cell_arcsec}\", 1 thread, {mach['cpu_model']}")
-    log(f"{'tool':<8} {'case':<16} {'seconds':>9} {'vis/s/thr':>10} {'incl.read':>10} {'vis/s/thr':>10} "
+    log(f"{nvis_nominal} vis, {a.npix}x{a.npix}, cell {a.cell_arcsec}\"" + (", w-stacking" if a.wstack else "")
+        + f", {mach['cpu_model']} ({mach['simd_flags']})")
+    log(f"{'tool':<8} {'case':<16} {'thr':>4} {'seconds':>9} {'vis/s/thr':>10} {'incl.read':>10} {'vis/s/thr':>10} "
         f"{'err vs DFT':>11} {'vs ducc0':>10}")
     for r in rows:
         ir = r["seconds_incl_read"]
-        log(f"{r['tool']:<8} {r['case']:<16} {r['seconds']:>9.3f} {r['vis_per_s_per_thread']:>10.3e} "
+        log(f"{r['tool']:<8} {r['case']:<16} {r['threads']:>4} {r['seconds']:>9.3f} {r['vis_per_s_per_thread']:>10.3e} "
             f"{(f'{ir:.3f}' if ir else '-'):>10} "
             f"{(format(r['vis_per_s_per_thread_incl_read'], '.3e') if ir else '-'):>10} "
             f"{r['err_vs_dft_rel_l2']:>11.2e} {r['rel_l2_vs_ducc0']:>10.2e}")
-    for eps, prec in cases:
+    for (eps, prec), nthr in [(c, t) for c in cases for t in thread_counts]:
         case = f"eps{eps_label(eps)} {prec}"
-        d = [r for r in rows if r["case"] == case and r["tool"] == "ducc0"]
-        m = [r for r in rows if r["case"] == case and r["tool"] == "rimager"]
+        d = [r for r in rows if r["case"] == case and r["tool"] == "ducc0" and r["threads"] == nthr]
+        m = [r for r in rows if r["case"] == case and r["tool"] == "rimager" and r["threads"] == nthr]
         if d and m:
-            log(f"{case}: rimager/ducc0 throughput ratio {m[0]['vis_per_s_per_thread'] / d[0]['vis_per_s_per_thread']:.3f} "
-                f"(in memory), {m[0]['vis_per_s_per_thread_incl_read'] / d[0]['vis_per_s_per_thread']:.3f} (incl. read)")
+            st = m[0].get("rimager_stages_max_s", {})
+            log(f"{case} x{nthr}: rimager/ducc0 throughput ratio {d[0]['seconds'] / m[0]['seconds']:.3f} "
+                f"(in memory), {d[0]['seconds'] / m[0]['seconds_incl_read']:.3f} (incl. read); rimager grid "
+                f"{st.get('grid', 0):.3f} s (sort {st.get('cpu_sort', 0):.3f}, spread {st.get('cpu_spread', 0):.3f}), "
+                f"fft {st.get('fft', 0):.3f} s, read not hidden {st.get('read', 0):.3f} s of {st.get('read_io', 0):.3f} s")
     log(f"wrote {results_dir / (tag + '.json')} and .csv  (total {time.perf_counter() - t0:.0f} s)")
 
 

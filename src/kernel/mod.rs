@@ -21,6 +21,6 @@ pub mod table;
 pub use es::{aliasing_error, correction, EsKernel};
 pub use plan::{
     choose_grid, compute_kernel_table, good_fft_size, grid_candidates, grid_cost, kernel_table,
-    GridSpec, KernelError, MAX_WIDTH, MIN_WIDTH,
+    GridSpec, KernelError, BATCH_SAMPLES, MAX_WIDTH, MIN_WIDTH,
 };
 pub use poly::PolyKernel;

@@ -88,11 +88,18 @@ pub fn good_fft_size(min: usize, multiple: usize) -> usize {
     }
 }
 
+/// Samples the CPU gridder collects before it spreads them and flushes its tile buffers into
+/// the grid (one pass over the occupied grid per batch, which the cost model counts).
+pub const BATCH_SAMPLES: usize = 1 << 23;
+
 /// Chooses kernel and grid for an `nx × ny` image of `nvis` visibilities at accuracy `epsilon`.
 ///
-/// Cost model (arbitrary units, calibrated on the CPU gridder): gridding costs
-/// `nvis · (W² + 4W)` and the FFT `N log₂ N` per pass over the `N = nu·nv` grid (the second
-/// pass runs only over the `1/σ` of columns the image keeps).
+/// Cost model (arbitrary units, calibrated on the CPU gridder, as ducc0's wgridder chooses
+/// by its own measured costs): gridding costs `nvis · (W + 4) · WP` per sample (the hot loop
+/// runs `W` rows of `WP` cells, `W` padded to a multiple of 4, and two Horner evaluations of
+/// `WP` lanes), each batch of [`BATCH_SAMPLES`] one pass over the `N = nu·nv` grid to flush
+/// the tile buffers, and the FFT `N log₂ N` per pass (the second pass runs only over the
+/// `1/σ` of columns the image keeps).
 pub fn choose_grid(
     nx: usize,
     ny: usize,
@@ -138,14 +145,21 @@ pub fn grid_candidates(nx: usize, ny: usize, epsilon: f64, tile: usize) -> Vec<G
 /// gridded `copies` times (1 in 2-D, W with w-stacking) and the grid transformed `nfft` times.
 pub fn grid_cost(spec: &GridSpec, nx: usize, nvis: u64, copies: f64, nfft: f64) -> f64 {
     let w = spec.kernel.width as f64;
-    let grid_cost = nvis as f64 * copies * (w * w + 4.0 * w) * GRID_COST_PER_POINT;
+    let wp = spec.kernel.width.div_ceil(4) as f64 * 4.0;
+    let samples = nvis as f64 * copies;
+    let grid_cost = samples * (w + 4.0) * wp * GRID_COST_PER_POINT;
     let n = (spec.nu * spec.nv) as f64;
+    let batches = (samples / BATCH_SAMPLES as f64).ceil().max(1.0);
+    let flush_cost = batches * n * FLUSH_COST_PER_CELL;
     let fft_cost = n * n.log2() * (0.5 + 0.5 * nx as f64 / spec.nu as f64) * FFT_COST_PER_POINT;
-    grid_cost + nfft * fft_cost
+    grid_cost + flush_cost + nfft * fft_cost
 }
 
 /// Relative cost of one kernel-footprint cell update (see [`choose_grid`]).
 const GRID_COST_PER_POINT: f64 = 1.0;
+/// Relative cost of flushing one grid cell from a tile buffer (memory traffic; see
+/// [`choose_grid`]).
+const FLUSH_COST_PER_CELL: f64 = 2.0;
 /// Relative cost of one FFT butterfly-point (see [`choose_grid`]).
 const FFT_COST_PER_POINT: f64 = 0.6;
 

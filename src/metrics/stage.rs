@@ -26,6 +26,9 @@ pub enum Stage {
     Cube,
     /// Writing the outputs (rank 0).
     Write,
+    /// The reader thread's time reading (or simulating) chunks, overlapped with gridding;
+    /// [`Stage::Read`] (or [`Stage::Simulate`]) is the part that was not hidden.
+    ReadIo,
     /// CPU gridder, inside [`Stage::Grid`]: placing samples and sorting them by tile.
     CpuSort,
     /// CPU gridder, inside [`Stage::Grid`]: spreading onto the grid (kernel loop, flushes).
@@ -46,7 +49,7 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage in pipeline order, then the inner stages.
-    pub const ALL: [Stage; 18] = [
+    pub const ALL: [Stage; 19] = [
         Stage::Read,
         Stage::Simulate,
         Stage::Weights,
@@ -57,6 +60,7 @@ impl Stage {
         Stage::Psf,
         Stage::Cube,
         Stage::Write,
+        Stage::ReadIo,
         Stage::CpuSort,
         Stage::CpuSpread,
         Stage::GpuH2d,
@@ -91,6 +95,7 @@ impl Stage {
             Stage::Psf => "psf",
             Stage::Cube => "cube",
             Stage::Write => "write",
+            Stage::ReadIo => "read_io",
             Stage::CpuSort => "cpu_sort",
             Stage::CpuSpread => "cpu_spread",
             Stage::GpuH2d => "gpu_h2d",
@@ -107,12 +112,13 @@ impl Stage {
         self as usize
     }
 
-    /// Whether the stage is part of a host stage (the CPU gridder's phases, or measured on
-    /// the device), so not added to the totals.
+    /// Whether the stage is part of, or overlaps, a host stage (the reader thread, the CPU
+    /// gridder's phases, or measured on the device), so not added to the totals.
     pub const fn is_inner(self) -> bool {
         matches!(
             self,
-            Stage::CpuSort
+            Stage::ReadIo
+                | Stage::CpuSort
                 | Stage::CpuSpread
                 | Stage::GpuH2d
                 | Stage::GpuBucket

@@ -60,8 +60,9 @@ pub struct CpuGridder<T: Real> {
     w_nm1: Option<((f64, f64), Vec<f64>)>,
 }
 
-/// Samples collected from chunks before they are spread together.
-const BATCH_RECORDS: usize = 1 << 23;
+/// Samples collected from chunks before they are spread together (the cost model of
+/// [`kernel::choose_grid`] counts one grid flush per batch).
+const BATCH_RECORDS: usize = kernel::BATCH_SAMPLES;
 
 impl<T: Real> CpuGridder<T> {
     /// Allocates a zeroed `nv × nu` grid. Fails when the tile is not a power of two, the
