@@ -31,10 +31,12 @@ use crate::wstack::{WPlaneSel, WScreen};
 
 mod hot;
 mod runs;
+mod screen;
 mod spread;
 pub use hot::uses_avx2_fma;
 use hot::{padded_width, KernelRows};
 use runs::{build_run, Run, RunScratch};
+use screen::ScreenSum;
 use spread::spread_runs;
 
 /// The rayon CPU gridder.
@@ -54,10 +56,8 @@ pub struct CpuGridder<T: Real> {
     scratch: RunScratch,
     /// Seconds spent sorting chunks into runs, and spreading runs onto the grid.
     phase_s: CpuStageTimes,
-    /// w-stacking: the sum over planes of the screened real parts, `[ny][nx]`.
-    w_sum: Vec<f64>,
-    /// w-stacking: `(nshift, cell_rad)` and `n − 1 + nshift` at every pixel for them.
-    w_nm1: Option<((f64, f64), Vec<f64>)>,
+    /// w-stacking: the sum over planes of the screened real parts.
+    screens: ScreenSum,
 }
 
 /// Samples collected from chunks before they are spread together (the cost model of
@@ -99,8 +99,7 @@ impl<T: Real> CpuGridder<T> {
             spare: Vec::new(),
             scratch: RunScratch::default(),
             phase_s: CpuStageTimes::default(),
-            w_sum: Vec::new(),
-            w_nm1: None,
+            screens: ScreenSum::default(),
         })
     }
 
@@ -199,38 +198,13 @@ impl<T: Real> ImageTransform<T> for CpuGridder<T> {
         let img = fft.grid_to_complex_image(&mut self.grid);
         let fft_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let key = (screen.nshift, screen.cell_rad);
-        if self.w_nm1.as_ref().is_none_or(|(k, _)| *k != key) {
-            self.w_nm1 = Some((key, screen.nm1_shifted(nx, ny)));
-        }
-        if self.w_sum.len() != nx * ny {
-            self.w_sum = vec![0.0; nx * ny];
-        }
-        let nm1 = self
-            .w_nm1
-            .as_ref()
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or(&[]);
-        let k = -2.0 * std::f64::consts::PI * screen.w_lambda;
-        self.w_sum
-            .par_chunks_mut(nx)
-            .zip(img.par_chunks(nx))
-            .zip(nm1.par_chunks(nx))
-            .for_each(|((sum, c), x)| {
-                for ((s, c), &x) in sum.iter_mut().zip(c).zip(x) {
-                    let (sn, cs) = (k * x).sin_cos();
-                    *s += c.re * cs - c.im * sn;
-                }
-            });
+        self.screens.add(&img, screen, nx, ny);
         let correct_s = t.elapsed().as_secs_f64();
         Ok(ImageTimings { fft_s, correct_s })
     }
 
     fn take_w_sum(&mut self) -> Result<Vec<f64>, GridError> {
-        let n = self.geom.nx * self.geom.ny;
-        let mut out = std::mem::take(&mut self.w_sum);
-        out.resize(n, 0.0);
-        Ok(out)
+        Ok(self.screens.take(self.geom.nx * self.geom.ny))
     }
 }
 
