@@ -94,6 +94,33 @@ impl<T> SharedRecords<T> {
     }
 }
 
+/// A raw pointer to the histograms (or tile starts) that the scan's tasks update, each its
+/// own range of tiles.
+#[derive(Clone, Copy)]
+struct SharedCursors(*mut u32);
+// SAFETY: the scan's tasks touch disjoint index sets through this pointer (see its use).
+unsafe impl Send for SharedCursors {}
+// SAFETY: as above.
+unsafe impl Sync for SharedCursors {}
+
+impl SharedCursors {
+    /// # Safety
+    /// `i` in bounds, and no other thread accessing index `i`.
+    #[inline(always)]
+    unsafe fn get(&self, i: usize) -> u32 {
+        // SAFETY: by the caller's contract.
+        unsafe { *self.0.add(i) }
+    }
+
+    /// # Safety
+    /// As [`SharedCursors::get`].
+    #[inline(always)]
+    unsafe fn set(&self, i: usize, v: u32) {
+        // SAFETY: by the caller's contract.
+        unsafe { *self.0.add(i) = v }
+    }
+}
+
 /// Sorts the samples of `chunk` (only those of w-plane `plane` when set) into `run`, whose
 /// buffers are reused; returns the counts of the samples seen.
 pub(super) fn build_run<T: Real>(
@@ -110,8 +137,12 @@ pub(super) fn build_run<T: Real>(
     // One block per thread (the work per row is uniform), at least 1024 rows each.
     let nblocks = rayon::current_num_threads().min(nrow / 1024).max(1);
     let hist = &mut scratch.hist;
-    hist.clear();
-    hist.resize(nblocks * ntiles, 0);
+    if hist.len() != nblocks * ntiles {
+        hist.clear();
+        hist.resize(nblocks * ntiles, 0);
+    } else {
+        hist.par_chunks_mut(ntiles).for_each(|h| h.fill(0));
+    }
 
     // Pass 1: per-block tile histograms and the counts.
     let counts: Vec<GridCounts> = hist
@@ -127,22 +158,47 @@ pub(super) fn build_run<T: Real>(
     let mut total = GridCounts::default();
     counts.iter().for_each(|c| total.merge(c));
 
-    // Scan in (tile, block) order: tile_start[t], and block b's cursor for tile t.
+    // Scan in (tile, block) order: tile_start[t], and block b's cursor for tile t; in
+    // parallel over ranges of tiles (each range's total first, then the ranges in order).
     let tile_start = &mut run.tile_start;
     tile_start.clear();
     tile_start.resize(ntiles + 1, 0);
+    let nranges = (4 * rayon::current_num_threads()).min(ntiles).max(1);
+    let range = |k: usize| split_range(ntiles, nranges, k);
+    let hist_ro: &[u32] = hist;
+    let totals: Vec<u32> = (0..nranges)
+        .into_par_iter()
+        .map(|k| {
+            (0..nblocks)
+                .map(|b| hist_ro[b * ntiles..][range(k)].iter().sum::<u32>())
+                .sum()
+        })
+        .collect();
+    let mut firsts = Vec::with_capacity(nranges);
     let mut next = 0u32;
-    for t in 0..ntiles {
-        tile_start[t] = next;
-        for b in 0..nblocks {
-            let c = &mut hist[b * ntiles + t];
-            let n = *c;
-            *c = next;
-            next += n;
-        }
+    for t in &totals {
+        firsts.push(next);
+        next += t;
     }
-    tile_start[ntiles] = next;
     let nrec = next as usize;
+    tile_start[ntiles] = next;
+    let cursors = SharedCursors(hist.as_mut_ptr());
+    let starts = SharedCursors(tile_start.as_mut_ptr());
+    (0..nranges).into_par_iter().for_each(|k| {
+        let mut next = firsts[k];
+        for t in range(k) {
+            // SAFETY: range k's tiles are written by this task only (ranges are disjoint),
+            // at indices t < ntiles of tile_start and b·ntiles + t < nblocks·ntiles of hist.
+            unsafe {
+                starts.set(t, next);
+                for b in 0..nblocks {
+                    let n = cursors.get(b * ntiles + t);
+                    cursors.set(b * ntiles + t, next);
+                    next += n;
+                }
+            }
+        }
+    });
 
     // Pass 2: every record written at its cursor.
     run.records.clear();
