@@ -119,6 +119,15 @@ impl WPlanes {
         }
     }
 
+    /// The planes a sample reaches when its w (wavelengths) lies somewhere in
+    /// `[w_lo, w_hi]`: the open interval `(lo, hi)` of plane indices whose kernel support
+    /// along w covers such a w (plane `p` is reached iff `lo < p < hi`; the test of
+    /// [`WPlaneSel::factor`] widened to a range of w).
+    pub fn plane_span(&self, w_lo: f64, w_hi: f64) -> (f64, f64) {
+        let h = 0.5 * self.kernel.width as f64;
+        ((w_lo - self.w0) / self.dw - h, (w_hi - self.w0) / self.dw + h)
+    }
+
     /// The final w-correction factors `1 / ψ̂((n − 1 + nshift)·dw)` for every pixel of an
     /// `nx × ny` image (row-major `[ny][nx]`).
     pub fn correction(&self, nx: usize, ny: usize, cell_rad: f64) -> Vec<f64> {

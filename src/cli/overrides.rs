@@ -18,6 +18,9 @@ pub struct ImageOverrides {
     /// input.chunk_rows
     #[arg(long)]
     chunk_rows: Option<usize>,
+    /// input.cache_mb (MiB a rank may hold rows in, for w-stacking's planes)
+    #[arg(long)]
+    cache_mb: Option<usize>,
     /// image.nx
     #[arg(long)]
     nx: Option<usize>,
@@ -72,6 +75,7 @@ impl ImageOverrides {
             input.source = self.source.unwrap_or(Source::File);
         }
         set(&mut input.chunk_rows, &self.chunk_rows);
+        set(&mut input.cache_mb, &self.cache_mb);
         set(&mut image.nx, &self.nx);
         set(&mut image.ny, &self.ny);
         set(&mut image.cell_arcsec, &self.cell_arcsec);

@@ -29,6 +29,10 @@ pub struct InputConfig {
     /// Rows read (or simulated) per chunk; bounds memory per rank.
     #[serde(default = "default_chunk_rows")]
     pub chunk_rows: usize,
+    /// Memory (MiB) a rank may use to hold rows that a pass grids more than once (the
+    /// w-planes of w-stacking), so that each row is read once per pass.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: usize,
 }
 
 impl Default for InputConfig {
@@ -37,6 +41,7 @@ impl Default for InputConfig {
             source: Source::File,
             path: default_vis_path(),
             chunk_rows: default_chunk_rows(),
+            cache_mb: default_cache_mb(),
         }
     }
 }
@@ -49,6 +54,9 @@ pub(crate) fn default_vis_path() -> PathBuf {
 fn default_chunk_rows() -> usize {
     65_536
 }
+fn default_cache_mb() -> usize {
+    4096
+}
 
 impl InputConfig {
     /// Checks value ranges.
@@ -58,6 +66,7 @@ impl InputConfig {
             "input.chunk_rows",
             0,
             "must be positive",
-        )
+        )?;
+        check(self.cache_mb != 0, "input.cache_mb", 0, "must be positive")
     }
 }

@@ -23,6 +23,7 @@ pub mod scalar;
 pub mod source;
 pub mod weights;
 pub mod write;
+pub mod wrows;
 pub mod wstack;
 
 pub use context::Run;

@@ -104,6 +104,8 @@ pub struct ImagingPlan {
     pub channels_out: usize,
     /// Rows per chunk.
     pub chunk_rows: usize,
+    /// Memory a rank may hold rows in for passes that grid them more than once, bytes.
+    pub cache_bytes: usize,
     /// The backend asked for.
     pub backend: Backend,
     /// How grids are combined over ranks.
@@ -135,6 +137,7 @@ impl ImagingPlan {
             psf: false,
             channels_out: 1,
             chunk_rows: 1 << 14,
+            cache_bytes: 1 << 30,
             backend: Backend::Cpu,
             reduction: Reduction::ToRoot,
             gpu_sample_ms: 100,
@@ -190,7 +193,7 @@ impl ImagingPlan {
             tile: im.tile_size,
         };
         let nvis = (meta.nrow * meta.nchan()) as u64;
-        let w_range = extent.map(|e| w_range_lambda(&e, (fmin, fmax)));
+        let w_range = extent.map(|e| abs_w_range_lambda(&e, (fmin, fmax)));
         let (geom, wplanes) =
             match w_range.filter(|&w| wants_wstacking(im.wstacking, &params, w, dist)) {
                 Some(w) => {
@@ -217,6 +220,7 @@ impl ImagingPlan {
             psf: im.psf,
             channels_out: im.channels_out,
             chunk_rows: cfg.input.chunk_rows,
+            cache_bytes: cfg.input.cache_mb.saturating_mul(1 << 20),
             backend: im.backend,
             reduction: Reduction::ToRoot,
             gpu_sample_ms: cfg.metrics.gpu_sample_ms,
@@ -292,22 +296,22 @@ fn global_extent(
     })
 }
 
-/// The range of w in wavelengths over all channels (`(0, 0)` without finite w).
-fn w_range_lambda(e: &UvwExtent, (fmin, fmax): (f64, f64)) -> (f64, f64) {
+/// The range of |w| in wavelengths over all channels (`(0, 0)` without finite w). w-stacking
+/// folds every sample to w ≥ 0 (`V(−u, −v, −w) = V*(u, v, w)` for a real sky, as ducc0's
+/// wgridder does), so its planes need only span |w|: half the planes of a range symmetric
+/// about 0.
+fn abs_w_range_lambda(e: &UvwExtent, (fmin, fmax): (f64, f64)) -> (f64, f64) {
     if !(e.w_min_m.is_finite() && e.w_max_m.is_finite()) {
         return (0.0, 0.0);
     }
-    let s = wavelength_scale(&[fmin, fmax.max(0.0)]);
-    let cands = [
-        e.w_min_m * s[0],
-        e.w_min_m * s[1],
-        e.w_max_m * s[0],
-        e.w_max_m * s[1],
-    ];
-    (
-        cands.iter().cloned().fold(f64::INFINITY, f64::min),
-        cands.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
-    )
+    let (lo_m, hi_m) = if e.w_min_m <= 0.0 && e.w_max_m >= 0.0 {
+        (0.0, e.w_max_m.max(-e.w_min_m))
+    } else {
+        let (a, b) = (e.w_min_m.abs(), e.w_max_m.abs());
+        (a.min(b), a.max(b))
+    };
+    let s = wavelength_scale(&[fmin.max(0.0), fmax.max(0.0)]);
+    (lo_m * s[0], hi_m * s[1])
 }
 
 /// Whether to w-stack: `image.wstacking = true`, or `"auto"` and the w-term's largest phase

@@ -1,20 +1,24 @@
 //! w-stacked imaging ([`crate::wstack`], Arras et al. 2021) behind `rimager image` with
 //! `image.wstacking` on.
 //!
-//! Work is shared out by **w-plane**, not by rows: each rank reads (or simulates) every row,
-//! grids only the samples of its own contiguous range of planes (dirty image and PSF from one
-//! read), transforms and screens each plane and sums the real parts; the ranks then sum their
+//! Work is shared out by **w-plane**, not by rows: each rank reads (or simulates) every row
+//! once, keeps those its contiguous range of planes needs, folded to w ≥ 0 and sorted by w
+//! ([`super::wrows`]), grids each plane from the rows whose w reaches it (dirty image and
+//! PSF together), transforms and screens each plane and sums the real parts; the ranks then sum their
 //! `ny × nx` real images to rank 0 (far fewer bytes than reducing every plane's complex grid),
 //! which applies the grid and w-corrections and normalises. The counts are the same on every
 //! rank (each sees all rows) and are taken from rank 0.
 use rayon::prelude::*;
+use tracing::info;
 
 use super::backend::{gather_metrics, start_power_sampler, BoxedBackend};
 use super::context::{check_counts, fail_point, Run, Scalar};
 use super::error::ImagingError;
 use super::image2d::Backends;
 use super::pass::PassSpec;
+use super::wrows::{plane_groups, WRows};
 use super::products::{has_weight, ImageProducts};
+use crate::vis::VisRead;
 use super::reduce::root_counts;
 use crate::grid::{GridCounts, GridGeometry, ImageTimings};
 use crate::metrics::{ReadPass, Stage};
@@ -81,31 +85,62 @@ pub fn run_wstacked<T: Scalar>(
 ) -> Result<Option<ImageProducts>, ImagingError> {
     let mut b = Backends::<T>::new(run)?;
     let power = start_power_sampler(run, b.dirty.report().kind);
-    let nrow = run.source.meta().nrow;
     let nchan = run.source.meta().nchan();
     let geom = run.plan.geom.clone();
-    let (mut counts, mut psf_counts) = (GridCounts::default(), GridCounts::default());
-    for p in split_range(planes.nplanes, run.dist.size(), run.dist.rank()) {
-        b.clear()?;
-        let sel = planes.select(p);
-        let spec = PassSpec {
-            rows: 0..nrow,
-            channels: 0..nchan,
-            plane: Some(&sel),
-            pass: ReadPass::Image,
-            timed_as: None,
-        };
-        // Every plane counts every usable sample: the last plane's counts are the data's.
-        let (c, pc) = b.grid(run, &spec)?;
-        (counts, psf_counts) = (c, pc.unwrap_or_default());
-        let screen = w_screen(&geom, planes, p);
-        let t = b.dirty.add_w_plane(&screen)?;
-        add_times(run, t, [Stage::Fft, Stage::Correct]);
-        if let Some(psf) = b.psf.as_mut() {
-            let t = psf.add_w_plane(&screen)?;
-            add_times(run, t, [Stage::Psf, Stage::Psf]);
+    let mine = split_range(planes.nplanes, run.dist.size(), run.dist.rank());
+    let groups = plane_groups(run, planes, mine.clone());
+    if run.dist.is_root() && groups.len() > 1 {
+        info!(
+            "w-stacking: the rows of {} planes do not fit in input.cache_mb = {} MiB; planes in {} groups of \
+             at most {}, one read of the data each",
+            mine.len(),
+            run.plan.cache_bytes >> 20,
+            groups.len(),
+            groups[0].len()
+        );
+    }
+    // Every read sees every row: rank 0's counts (it always has planes) are the data's.
+    let mut counts = GridCounts::default();
+    for group in groups {
+        let rows = WRows::read(run, planes, group.clone())?;
+        counts = rows.counts;
+        tracing::debug!(
+            "w-planes {group:?}: {} of {} rows held ({:.1} MiB)",
+            rows.vis.meta().nrow,
+            run.source.meta().nrow,
+            rows.bytes() as f64 / (1u64 << 20) as f64
+        );
+        for p in group {
+            b.clear()?;
+            let sel = planes.select(p);
+            let spec = PassSpec {
+                rows: rows.rows_of_plane(planes, p),
+                channels: 0..nchan,
+                plane: Some(&sel),
+                pass: ReadPass::Held,
+                timed_as: None,
+            };
+            // The held rows carry their imaging weights already.
+            let mut held = Run {
+                plan: run.plan,
+                dist: run.dist,
+                source: &rows.vis,
+                weights: None,
+                times: std::mem::take(&mut run.times),
+            };
+            let result = b.grid(&mut held, &spec);
+            run.times = held.times;
+            result?;
+            let screen = w_screen(&geom, planes, p);
+            let t = b.dirty.add_w_plane(&screen)?;
+            add_times(run, t, [Stage::Fft, Stage::Correct]);
+            if let Some(psf) = b.psf.as_mut() {
+                let t = psf.add_w_plane(&screen)?;
+                add_times(run, t, [Stage::Psf, Stage::Psf]);
+            }
         }
     }
+    let psf_counts = counts;
     fail_point(run.dist)?;
     // Rank 0 always has planes (nplanes ≥ W ≥ 4 is split from the front), so its counts are
     // the global ones.

@@ -154,16 +154,20 @@ pub enum ReadPass {
     Image,
     /// The channel cube's passes (one per channel group).
     Cube,
+    /// Passes over rows already held in memory (w-stacking's planes, [`crate::vis::MemVis`]):
+    /// not reads of the data.
+    Held,
 }
 
 impl ReadPass {
     /// Every pass.
-    pub const ALL: [ReadPass; 5] = [
+    pub const ALL: [ReadPass; 6] = [
         ReadPass::UvExtent,
         ReadPass::WRange,
         ReadPass::Weights,
         ReadPass::Image,
         ReadPass::Cube,
+        ReadPass::Held,
     ];
 
     /// The name in the metrics JSON.
@@ -174,6 +178,7 @@ impl ReadPass {
             ReadPass::Weights => "weights",
             ReadPass::Image => "image",
             ReadPass::Cube => "cube",
+            ReadPass::Held => "held",
         }
     }
 }

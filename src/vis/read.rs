@@ -150,6 +150,25 @@ impl MemVis {
     }
 }
 
+impl MemVis {
+    /// Holds `rows` (consecutive rows, `row0` ignored) of an observation with metadata
+    /// `meta`, without copying them; `meta.nrow` is set to their number.
+    pub fn from_rows(name: impl Into<String>, mut meta: VisMeta, rows: VisChunk) -> Self {
+        meta.nrow = rows.nrow();
+        Self {
+            name: name.into(),
+            meta,
+            rows,
+        }
+    }
+
+    /// Bytes of the rows held.
+    pub fn bytes(&self) -> usize {
+        let r = &self.rows;
+        r.uvw_m.len() * 24 + r.vis.len() * 8 + r.weight.len() * 4 + r.flag.len()
+    }
+}
+
 impl VisRead for MemVis {
     fn name(&self) -> String {
         self.name.clone()

@@ -4,7 +4,7 @@
 //!
 //! A sample is `(row, chan)` of a [`VisChunk`]; its coordinates in wavelengths are
 //! `(u, v, w) = uvw_m · ν / c`. It is used unless it is flagged, has a non-finite value,
-//! uvw or weight, has weight ≤ 0, or lies beyond the grid (|u·cell| or |v·cell| ≥ 1/2,
+//! u, v, w or weight, has weight ≤ 0, or lies beyond the grid (|u·cell| or |v·cell| ≥ 1/2,
 //! finer than the pixel's Nyquist limit).
 use std::ops::Range;
 
@@ -27,16 +27,22 @@ pub enum SampleStatus {
     Used,
     /// Flagged in the input.
     Flagged,
-    /// Non-finite value, uvw or weight, or weight ≤ 0.
+    /// Non-finite value, u, v, w or weight, or weight ≤ 0.
     Invalid,
     /// Beyond the grid (|u·cell| or |v·cell| ≥ 1/2).
     Outside,
 }
 
-/// Decides whether sample `flat` (row-major `[row, chan]`) of `chunk` at `(u, v)`
-/// (wavelengths) is used for an image of pixel size `cell_rad`.
+/// Decides whether sample `flat` (row-major `[row, chan]`) of `chunk` at `(u, v, w)`
+/// (wavelengths) is used for an image of pixel size `cell_rad`. A non-finite w drops the
+/// sample in 2-D imaging too, so that the same samples make the 2-D and the w-stacked image.
 #[inline]
-pub fn classify(chunk: &VisChunk, flat: usize, u: f64, v: f64, cell_rad: f64) -> SampleStatus {
+pub fn classify(
+    chunk: &VisChunk,
+    flat: usize,
+    [u, v, w_lambda]: [f64; 3],
+    cell_rad: f64,
+) -> SampleStatus {
     if chunk.is_flagged(flat) {
         return SampleStatus::Flagged;
     }
@@ -47,7 +53,8 @@ pub fn classify(chunk: &VisChunk, flat: usize, u: f64, v: f64, cell_rad: f64) ->
         && w.is_finite()
         && w > 0.0
         && u.is_finite()
-        && v.is_finite())
+        && v.is_finite()
+        && w_lambda.is_finite())
     {
         return SampleStatus::Invalid;
     }
@@ -94,13 +101,13 @@ pub fn for_each_sample(
         let [um, vm, wm] = chunk.uvw_m[row];
         for (ch, &s) in scale.iter().enumerate() {
             let flat = row * nchan + ch;
-            let (u, v) = (um * s, vm * s);
+            let (u, v, w) = (um * s, vm * s, wm * s);
             visit(Sample {
                 flat,
                 u_lambda: u,
                 v_lambda: v,
-                w_lambda: wm * s,
-                status: classify(chunk, flat, u, v, cell_rad),
+                w_lambda: w,
+                status: classify(chunk, flat, [u, v, w], cell_rad),
             });
         }
     }
