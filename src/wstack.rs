@@ -125,7 +125,10 @@ impl WPlanes {
     /// [`WPlaneSel::factor`] widened to a range of w).
     pub fn plane_span(&self, w_lo: f64, w_hi: f64) -> (f64, f64) {
         let h = 0.5 * self.kernel.width as f64;
-        ((w_lo - self.w0) / self.dw - h, (w_hi - self.w0) / self.dw + h)
+        (
+            (w_lo - self.w0) / self.dw - h,
+            (w_hi - self.w0) / self.dw + h,
+        )
     }
 
     /// The final w-correction factors `1 / ψ̂((n − 1 + nshift)·dw)` for every pixel of an

@@ -92,7 +92,15 @@ impl WRows {
             }
             let nrow = chunk.nrow();
             for c in par_row_blocks(nrow, |rows| {
-                place_samples_in_plane(geom, &chunk, &meta.freq_hz, rows, GridMode::Psf, None, |_| {})
+                place_samples_in_plane(
+                    geom,
+                    &chunk,
+                    &meta.freq_hz,
+                    rows,
+                    GridMode::Psf,
+                    None,
+                    |_| {},
+                )
             }) {
                 counts.merge(&c);
             }
@@ -163,7 +171,9 @@ impl Held {
             } else {
                 self.rows.vis.extend_from_slice(vis);
             }
-            self.rows.weight.extend_from_slice(&chunk.weight[cols.clone()]);
+            self.rows
+                .weight
+                .extend_from_slice(&chunk.weight[cols.clone()]);
             if self.flagged {
                 if chunk.flag.is_empty() {
                     self.rows.flag.extend(std::iter::repeat_n(false, nchan));

@@ -16,13 +16,13 @@ use super::context::{check_counts, fail_point, Run, Scalar};
 use super::error::ImagingError;
 use super::image2d::Backends;
 use super::pass::PassSpec;
-use super::wrows::{plane_groups, WRows};
 use super::products::{has_weight, ImageProducts};
-use crate::vis::VisRead;
 use super::reduce::root_counts;
+use super::wrows::{plane_groups, WRows};
 use crate::grid::{GridCounts, GridGeometry, ImageTimings};
 use crate::metrics::{ReadPass, Stage};
 use crate::vis::split_range;
+use crate::vis::VisRead;
 use crate::wstack::{WPlanes, WScreen};
 
 /// The phase screen of plane `p`.
