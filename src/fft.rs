@@ -7,9 +7,10 @@
 //!   scratch, only the `ny` kept rows written out), then a complex-to-real transform along u
 //!   (the `realfft` crate) for each kept row. About half the work of a complex transform, as
 //!   ducc0's wgridder gets from its Hartley transform.
-//! * The complex image ([`Fft2d::grid_to_complex_image`], for w-stacking) transforms every
-//!   non-zero row along u, then only the `nx` columns the cropped image keeps along v (a
-//!   "pruned" second pass).
+//! * The screened plane of w-stacking ([`Fft2d::add_screened`]) transforms every non-zero
+//!   row along u, then only the `nx` columns the cropped image keeps along v (a "pruned"
+//!   second pass), and adds the real part of each kept value times the phase screen straight
+//!   into the running sum: no complex image is written.
 //!
 //! The centring sign `(−1)^(px+py)` and the crop are fused into the last pass, so the
 //! full-size transformed grid is never written back.
@@ -153,24 +154,46 @@ impl<T: Real> Fft2d<T> {
         image
     }
 
-    /// As [`Fft2d::grid_to_image`] but keeping the complex value:
-    /// `image[y][x] = Ĝ[py][px] (−1)^(px+py)` (w-stacking applies a phase screen to it).
-    pub fn grid_to_complex_image(&self, grid: &mut [Complex<T>]) -> Vec<Complex<f64>> {
-        self.transform_crop(grid, |c, sign| {
-            Complex::new(
-                c.re.to_f64().unwrap_or(f64::NAN) * sign,
-                c.im.to_f64().unwrap_or(f64::NAN) * sign,
-            )
-        })
+    /// w-stacking's screened plane (Arras et al. 2021), without an intermediate image: adds
+    /// `Re[Ĝ[py][px] (−1)^(px+py) · e]` to `sum[y][x]` (`[ny][nx]`), with the phase screen
+    /// `e` given on one quadrant, `quadrant[|py|][|px|]` (`nx/2 + 1` wide, `ny/2 + 1` high): it
+    /// depends on `l² + m²` only, so the four quadrants share it.
+    pub fn add_screened(
+        &self,
+        grid: &mut [Complex<T>],
+        quadrant: &[Complex<f64>],
+        sum: &mut [f64],
+    ) {
+        let (nx, ny) = (self.nx, self.ny);
+        let qw = nx / 2 + 1;
+        assert_eq!(quadrant.len(), qw * (ny / 2 + 1), "screen quadrant size");
+        assert_eq!(sum.len(), nx * ny, "image size");
+        let blocks = self.transform_blocks(grid, |c, sign, x, y| {
+            let e = quadrant[y.abs_diff(ny / 2) * qw + x.abs_diff(nx / 2)];
+            let (re, im) = (
+                c.re.to_f64().unwrap_or(f64::NAN),
+                c.im.to_f64().unwrap_or(f64::NAN),
+            );
+            (re * e.re - im * e.im) * sign
+        });
+        sum.par_chunks_mut(nx).enumerate().for_each(|(y, row)| {
+            for (x0, out) in &blocks {
+                let b = out.len() / ny;
+                for (s, o) in row[*x0..x0 + b].iter_mut().zip(&out[y * b..(y + 1) * b]) {
+                    *s += o;
+                }
+            }
+        });
     }
 
     /// The transform and crop, each kept value `Ĝ[py][px]` turned into an output pixel by
-    /// `emit(Ĝ[py][px], (−1)^(px+py))`.
-    fn transform_crop<O: Copy + Default + Send + Sync>(
+    /// `emit(Ĝ[py][px], (−1)^(px+py), x, y)`; the pixels come in blocks of columns
+    /// `(x0, out)` with `out[y][c]` the pixel `(x0 + c, y)`.
+    fn transform_blocks<O: Copy + Default + Send + Sync>(
         &self,
         grid: &mut [Complex<T>],
-        emit: impl Fn(Complex<T>, f64) -> O + Sync,
-    ) -> Vec<O> {
+        emit: impl Fn(Complex<T>, f64, usize, usize) -> O + Sync,
+    ) -> Vec<(usize, Vec<O>)> {
         let (nu, nv, nx, ny) = (self.nu, self.nv, self.nx, self.ny);
         assert_eq!(grid.len(), nu * nv, "grid size");
         // Pass 1: every row along u. Rows that are all zero stay zero and are skipped.
@@ -190,7 +213,7 @@ impl<T: Real> Fft2d<T> {
         let columns: Vec<usize> = (0..nx).collect();
         let col_scratch = self.col.get_inplace_scratch_len();
         let grid_ro: &[Complex<T>] = grid;
-        let blocks: Vec<(usize, Vec<O>)> = columns
+        columns
             .par_chunks(COLUMN_BLOCK)
             .map_init(
                 || {
@@ -221,22 +244,14 @@ impl<T: Real> Fft2d<T> {
                             -1.0
                         };
                         for (y, &v) in vrow.iter().enumerate() {
-                            out[y * b + c] = emit(col[v], sign);
+                            out[y * b + c] = emit(col[v], sign, x, y);
                             sign = -sign;
                         }
                     }
                     (xs[0], out)
                 },
             )
-            .collect();
-        let mut image = crate::resources::huge_vec(nx * ny, O::default());
-        image.par_chunks_mut(nx).enumerate().for_each(|(y, row)| {
-            for (x0, out) in &blocks {
-                let b = out.len() / ny;
-                row[*x0..x0 + b].copy_from_slice(&out[y * b..(y + 1) * b]);
-            }
-        });
-        image
+            .collect()
     }
 }
 
@@ -273,8 +288,14 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     /// Naive 2-D backward DFT of a small grid at the kept pixels, with the same conventions.
-    fn naive(grid: &[Complex<f64>], nu: usize, nv: usize, nx: usize, ny: usize) -> Vec<f64> {
-        let mut out = vec![0.0; nx * ny];
+    fn naive(
+        grid: &[Complex<f64>],
+        nu: usize,
+        nv: usize,
+        nx: usize,
+        ny: usize,
+    ) -> Vec<Complex<f64>> {
+        let mut out = vec![Complex::default(); nx * ny];
         for y in 0..ny {
             for x in 0..nx {
                 let px = x as f64 - (nx / 2) as f64;
@@ -291,7 +312,7 @@ mod tests {
                         s += grid[v * nu + u] * Complex::from_polar(1.0, ph);
                     }
                 }
-                out[y * nx + x] = s.re;
+                out[y * nx + x] = s;
             }
         }
         out
@@ -304,7 +325,8 @@ mod tests {
         let grid: Vec<Complex<f64>> = (0..nu * nv)
             .map(|_| Complex::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5))
             .collect();
-        let want = naive(&grid, nu, nv, nx, ny);
+        let want_c = naive(&grid, nu, nv, nx, ny);
+        let want: Vec<f64> = want_c.iter().map(|c| c.re).collect();
         let fft = Fft2d::<f64>::new(nu, nv, nx, ny);
         let got = fft.grid_to_image(&mut grid.clone());
         let num: f64 = got.iter().zip(&want).map(|(a, b)| (a - b).powi(2)).sum();
@@ -320,13 +342,23 @@ mod tests {
         let num: f64 = got32.iter().zip(&want).map(|(a, b)| (a - b).powi(2)).sum();
         assert!((num / den).sqrt() < 1e-5, "{}", (num / den).sqrt());
 
-        // The complex (w-stacking) path's real part is the same image.
-        let cplx = fft.grid_to_complex_image(&mut grid.clone());
-        let num: f64 = cplx
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a.re - b).powi(2))
-            .sum();
+        // The screened (w-stacking) path: Re[Ĝ · e] added to what the sum holds, with a
+        // screen given on one quadrant (read by |px|, |py|).
+        let qw = nx / 2 + 1;
+        let quadrant: Vec<Complex<f64>> = (0..qw * (ny / 2 + 1))
+            .map(|_| Complex::from_polar(1.0, 6.0 * rng.random::<f64>()))
+            .collect();
+        let mut sum: Vec<f64> = (0..nx * ny).map(|i| i as f64).collect();
+        fft.add_screened(&mut grid.clone(), &quadrant, &mut sum);
+        let (mut num, mut den) = (0.0, 0.0);
+        for y in 0..ny {
+            for x in 0..nx {
+                let e = quadrant[y.abs_diff(ny / 2) * qw + x.abs_diff(nx / 2)];
+                let w = (want_c[y * nx + x] * e).re + (y * nx + x) as f64;
+                num += (sum[y * nx + x] - w).powi(2);
+                den += w * w;
+            }
+        }
         assert!((num / den).sqrt() < 1e-12, "{}", (num / den).sqrt());
     }
 }

@@ -193,21 +193,6 @@ pub struct WScreen {
     pub cell_rad: f64,
 }
 
-impl WScreen {
-    /// `n − 1 + nshift` at every pixel of an `nx × ny` image, row-major `[ny][nx]`.
-    pub fn nm1_shifted(&self, nx: usize, ny: usize) -> Vec<f64> {
-        let mut out = Vec::with_capacity(nx * ny);
-        for y in 0..ny {
-            let m = (y as f64 - (ny / 2) as f64) * self.cell_rad;
-            for x in 0..nx {
-                let l = -(x as f64 - (nx / 2) as f64) * self.cell_rad;
-                out.push(n_minus_1(l * l + m * m) + self.nshift);
-            }
-        }
-        out
-    }
-}
-
 /// ψ̂ on `[0, fmax]` tabulated for fast evaluation at every pixel: cubic (4-point Lagrange)
 /// interpolation on 8192 intervals, relative error far below 1e-12 for the ES kernels used.
 struct FourierTable {

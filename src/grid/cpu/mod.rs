@@ -192,14 +192,14 @@ impl<T: Real> ImageTransform<T> for CpuGridder<T> {
         let g = &self.geom;
         let (nx, ny) = (g.nx, g.ny);
         let t = Instant::now();
+        let (quadrant, sum) = self.screens.advance(screen, nx, ny);
+        let correct_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let fft = self
             .fft
             .get_or_insert_with(|| Fft2d::new(g.nu, g.nv, g.nx, g.ny));
-        let img = fft.grid_to_complex_image(&mut self.grid);
+        fft.add_screened(&mut self.grid, quadrant, sum);
         let fft_s = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        self.screens.add(&img, screen, nx, ny);
-        let correct_s = t.elapsed().as_secs_f64();
         Ok(ImageTimings { fft_s, correct_s })
     }
 

@@ -1,6 +1,8 @@
 //! The w-stacking sum over planes on the CPU: `Σ_p Re[I_p · exp(−2πi w_p (n − 1 + nshift))]`
-//! at every pixel ([`crate::wstack`], Arras et al. 2021). Planes come in steps of one `dw`,
-//! so the phase screen is advanced by one complex multiplication per pixel and plane
+//! at every pixel ([`crate::wstack`], Arras et al. 2021). The screen depends on `l² + m²`
+//! only, so it is kept for one quadrant of the image (a quarter of the pixels; the transform
+//! reads it by `|px|, |py|`, [`crate::fft::Fft2d::add_screened`]). Planes come in steps of one
+//! `dw`, so the screen is advanced by one complex multiplication per quadrant pixel and plane
 //! (`e_{p+1} = e_p · exp(−2πi dw x)`) instead of a sine and cosine, and recomputed exactly
 //! every [`RESEED_PLANES`] planes (or when the step changes) so that rounding cannot grow.
 use num_complex::Complex;
@@ -14,11 +16,11 @@ const RESEED_PLANES: usize = 32;
 /// The running sum of screened planes and the state of the screen recurrence.
 #[derive(Default)]
 pub(super) struct ScreenSum {
-    /// `(nshift, cell_rad)` and `x = n − 1 + nshift` at every pixel for them.
-    nm1: Option<((f64, f64), Vec<f64>)>,
+    /// `(nshift, cell_rad, nx, ny)` and `x = n − 1 + nshift` at every quadrant pixel for them.
+    nm1: Option<((f64, f64, usize, usize), Vec<f64>)>,
     /// The sum over planes, `[ny][nx]`.
     sum: Vec<f64>,
-    /// `exp(−2πi w x)` of the last plane, and that plane's w (wavelengths).
+    /// `exp(−2πi w x)` of the last plane on the quadrant, and that plane's w (wavelengths).
     screen: Vec<Complex<f64>>,
     last_w: Option<f64>,
     /// `exp(−2πi dw x)` and its `dw`.
@@ -38,12 +40,33 @@ fn phases(w_lambda: f64, x: &[f64], out: &mut Vec<Complex<f64>>) {
     });
 }
 
+/// `n − 1 + nshift` on the quadrant `[qy][qx]`, `qx = 0 ..= nx/2`, `qy = 0 ..= ny/2` (pixel
+/// offsets from the image centre, the pixels `(nx/2 ± qx, ny/2 ± qy)`).
+fn quadrant_nm1(screen: &WScreen, nx: usize, ny: usize) -> Vec<f64> {
+    let qw = nx / 2 + 1;
+    let mut out = vec![0.0; qw * (ny / 2 + 1)];
+    out.par_chunks_mut(qw).enumerate().for_each(|(qy, row)| {
+        let m = qy as f64 * screen.cell_rad;
+        for (qx, o) in row.iter_mut().enumerate() {
+            let l = qx as f64 * screen.cell_rad;
+            *o = crate::wstack::n_minus_1(l * l + m * m) + screen.nshift;
+        }
+    });
+    out
+}
+
 impl ScreenSum {
-    /// Adds `Re[img · screen]` of the plane `screen` to the sum (`img` is `[ny][nx]`).
-    pub(super) fn add(&mut self, img: &[Complex<f64>], screen: &WScreen, nx: usize, ny: usize) {
-        let key = (screen.nshift, screen.cell_rad);
+    /// Moves the screen to plane `screen` and returns it on the quadrant (see
+    /// [`quadrant_nm1`]) together with the sum over planes (`[ny][nx]`) to add the plane to.
+    pub(super) fn advance(
+        &mut self,
+        screen: &WScreen,
+        nx: usize,
+        ny: usize,
+    ) -> (&[Complex<f64>], &mut [f64]) {
+        let key = (screen.nshift, screen.cell_rad, nx, ny);
         if self.nm1.as_ref().is_none_or(|(k, _)| *k != key) {
-            self.nm1 = Some((key, screen.nm1_shifted(nx, ny)));
+            self.nm1 = Some((key, quadrant_nm1(screen, nx, ny)));
             self.last_w = None;
             self.step_dw = None;
         }
@@ -76,11 +99,7 @@ impl ScreenSum {
             }
         }
         self.last_w = Some(w);
-        self.sum
-            .par_iter_mut()
-            .zip(img.par_iter())
-            .zip(self.screen.par_iter())
-            .for_each(|((s, c), e)| *s += c.re * e.re - c.im * e.im);
+        (&self.screen, &mut self.sum)
     }
 
     /// The sum (zeros if no plane was added), `n` pixels; the sum starts again from zero.
