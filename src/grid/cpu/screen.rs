@@ -40,15 +40,15 @@ fn phases(w_lambda: f64, x: &[f64], out: &mut Vec<Complex<f64>>) {
     });
 }
 
-/// `n − 1 + nshift` on the quadrant `[qy][qx]`, `qx = 0 ..= nx/2`, `qy = 0 ..= ny/2` (pixel
-/// offsets from the image centre, the pixels `(nx/2 ± qx, ny/2 ± qy)`).
+/// `n − 1 + nshift` on the quadrant, column-major `[qx][qy]`, `qx = 0 ..= nx/2`,
+/// `qy = 0 ..= ny/2` (pixel offsets from the image centre, the pixels `(nx/2 ± qx, ny/2 ± qy)`).
 fn quadrant_nm1(screen: &WScreen, nx: usize, ny: usize) -> Vec<f64> {
-    let qw = nx / 2 + 1;
-    let mut out = vec![0.0; qw * (ny / 2 + 1)];
-    out.par_chunks_mut(qw).enumerate().for_each(|(qy, row)| {
-        let m = qy as f64 * screen.cell_rad;
-        for (qx, o) in row.iter_mut().enumerate() {
-            let l = qx as f64 * screen.cell_rad;
+    let qh = ny / 2 + 1;
+    let mut out = vec![0.0; (nx / 2 + 1) * qh];
+    out.par_chunks_mut(qh).enumerate().for_each(|(qx, col)| {
+        let l = qx as f64 * screen.cell_rad;
+        for (qy, o) in col.iter_mut().enumerate() {
+            let m = qy as f64 * screen.cell_rad;
             *o = crate::wstack::n_minus_1(l * l + m * m) + screen.nshift;
         }
     });
