@@ -13,11 +13,14 @@ use crate::wstack::WScreen;
 /// Planes advanced by the recurrence before the screen is recomputed exactly.
 const RESEED_PLANES: usize = 32;
 
+/// What the quadrant of `n − 1 + nshift` depends on: `(nshift, cell_rad, nx, ny)`.
+type ScreenKey = (f64, f64, usize, usize);
+
 /// The running sum of screened planes and the state of the screen recurrence.
 #[derive(Default)]
 pub(super) struct ScreenSum {
     /// `(nshift, cell_rad, nx, ny)` and `x = n − 1 + nshift` at every quadrant pixel for them.
-    nm1: Option<((f64, f64, usize, usize), Vec<f64>)>,
+    nm1: Option<(ScreenKey, Vec<f64>)>,
     /// The sum over planes, `[ny][nx]`.
     sum: Vec<f64>,
     /// `exp(−2πi w x)` of the last plane on the quadrant, and that plane's w (wavelengths).
