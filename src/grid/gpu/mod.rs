@@ -63,7 +63,9 @@ use crate::grid::place::{GridCounts, GridMode};
 use crate::vis::VisChunk;
 use crate::wstack::{WPlaneSel, WScreen};
 
+mod bucket;
 mod compile;
+mod devrec;
 pub mod error;
 mod fft;
 pub mod real;
@@ -102,6 +104,8 @@ pub struct GpuGridder<T: GpuReal> {
     /// The host grid was handed out by `host_grid` and may have changed.
     host_dirty: bool,
     device_name: String,
+    /// Build the 2-D records on the device from raw samples (default) rather than on the host.
+    device_records: bool,
 }
 
 /// Checks that the kernels can grid `geom`: a power-of-two tile of at least W − 1 cells that
@@ -159,6 +163,7 @@ impl<T: GpuReal> GpuGridder<T> {
             bounce: None,
             host_dirty: false,
             device_name,
+            device_records: records_on_device()?,
         })
     }
 
@@ -177,6 +182,21 @@ impl<T: GpuReal> GpuGridder<T> {
     pub fn set_chunk_records(&mut self, records: usize) -> Result<(), GpuError> {
         self.streamer.flush(&mut self.grid, &mut self.clock)?;
         self.streamer.set_chunk_records(records);
+        Ok(())
+    }
+
+    /// Whether 2-D records are built on the device from the raw samples (the default) or on
+    /// the host (`RIMAGER_GPU_RECORDS=host`, or `set_device_records(false)`); w-stacking
+    /// always builds them on the host.
+    pub fn device_records(&self) -> bool {
+        self.device_records
+    }
+
+    /// Chooses where 2-D records are built (see [`GpuGridder::device_records`]); for tests
+    /// and benchmarks comparing the two.
+    pub fn set_device_records(&mut self, on: bool) -> Result<(), GpuError> {
+        self.streamer.flush(&mut self.grid, &mut self.clock)?;
+        self.device_records = on;
         Ok(())
     }
 
@@ -236,6 +256,17 @@ impl<T: GpuReal> GpuGridder<T> {
     }
 }
 
+/// Where 2-D records are built: `RIMAGER_GPU_RECORDS=device` (default) or `host`.
+fn records_on_device() -> Result<bool, GpuError> {
+    match std::env::var("RIMAGER_GPU_RECORDS").as_deref() {
+        Err(_) | Ok("device") => Ok(true),
+        Ok("host") => Ok(false),
+        Ok(other) => Err(GpuError::Unsupported(format!(
+            "RIMAGER_GPU_RECORDS={other}: expected \"device\" or \"host\""
+        ))),
+    }
+}
+
 impl<T: GpuReal> Gridder<T> for GpuGridder<T> {
     fn grid(
         &mut self,
@@ -244,6 +275,12 @@ impl<T: GpuReal> Gridder<T> for GpuGridder<T> {
         mode: GridMode,
         plane: Option<&WPlaneSel>,
     ) -> Result<GridCounts, GridError> {
+        if plane.is_none() && self.device_records {
+            let st = &mut self.streamer;
+            return Ok(st
+                .dev
+                .grid(&mut st.bucketer, chunk, freq_hz, mode, &mut self.grid, &mut self.clock)?);
+        }
         let counts = self.streamer.add(&self.geom, chunk, freq_hz, mode, plane);
         if self.streamer.batch_full() {
             self.streamer.flush(&mut self.grid, &mut self.clock)?;
