@@ -115,7 +115,7 @@ __device__ __forceinline__ long long ceil_ll(double x) {
 // (|u cell| or |v cell| >= 1/2) or used. A used sample's record (tile key, du | dv << 16,
 // [su, sv, re, im]) goes to index base + i and its tile is counted in count[]; any other gets
 // key NTILES. The block's tallies (used, flagged, invalid, outside) and sum of used weights
-// (float64) are reduced by warp shuffles and added to tallies[0..4] and sumw once per warp.
+// (float64) are reduced on the chip and added to tallies[0..4] and sumw once per block.
 extern "C" __global__ void place_samples(const double* __restrict__ uvw,
                                          const float2* __restrict__ vis,
                                          const float* __restrict__ wt,
@@ -169,7 +169,12 @@ extern "C" __global__ void place_samples(const double* __restrict__ uvw,
         }
         key[a.base + i] = k;
     }
-    // Warp reduction of the tallies (every lane takes part, also past n).
+    // Block reduction of the tallies (every thread takes part, also past n): warp shuffles,
+    // then warp 0 sums the warps' partial sums from shared memory and adds them once per
+    // block (few same-address atomics).
+    __shared__ unsigned s_cnt[4][32];
+    __shared__ double s_w[32];
+    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) {
         c_used += __shfl_down_sync(0xffffffffu, c_used, off);
@@ -178,12 +183,36 @@ extern "C" __global__ void place_samples(const double* __restrict__ uvw,
         c_out += __shfl_down_sync(0xffffffffu, c_out, off);
         wsum += __shfl_down_sync(0xffffffffu, wsum, off);
     }
-    if ((threadIdx.x & 31u) == 0) {
-        if (c_used) atomicAdd(&tallies[0], (unsigned long long)c_used);
-        if (c_flag) atomicAdd(&tallies[1], (unsigned long long)c_flag);
-        if (c_inv) atomicAdd(&tallies[2], (unsigned long long)c_inv);
-        if (c_out) atomicAdd(&tallies[3], (unsigned long long)c_out);
-        if (c_used) atomicAdd(sumw, wsum);
+    if (lane == 0) {
+        s_cnt[0][warp] = c_used;
+        s_cnt[1][warp] = c_flag;
+        s_cnt[2][warp] = c_inv;
+        s_cnt[3][warp] = c_out;
+        s_w[warp] = wsum;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        const unsigned nw = blockDim.x >> 5;
+        c_used = lane < nw ? s_cnt[0][lane] : 0u;
+        c_flag = lane < nw ? s_cnt[1][lane] : 0u;
+        c_inv = lane < nw ? s_cnt[2][lane] : 0u;
+        c_out = lane < nw ? s_cnt[3][lane] : 0u;
+        wsum = lane < nw ? s_w[lane] : 0.0;
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) {
+            c_used += __shfl_down_sync(0xffffffffu, c_used, off);
+            c_flag += __shfl_down_sync(0xffffffffu, c_flag, off);
+            c_inv += __shfl_down_sync(0xffffffffu, c_inv, off);
+            c_out += __shfl_down_sync(0xffffffffu, c_out, off);
+            wsum += __shfl_down_sync(0xffffffffu, wsum, off);
+        }
+        if (lane == 0) {
+            if (c_used) atomicAdd(&tallies[0], (unsigned long long)c_used);
+            if (c_flag) atomicAdd(&tallies[1], (unsigned long long)c_flag);
+            if (c_inv) atomicAdd(&tallies[2], (unsigned long long)c_inv);
+            if (c_out) atomicAdd(&tallies[3], (unsigned long long)c_out);
+            if (c_used) atomicAdd(sumw, wsum);
+        }
     }
 }
 
