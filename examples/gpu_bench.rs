@@ -220,7 +220,10 @@ fn run<T: GpuReal>(c: &Case) -> Result<(), Box<dyn std::error::Error>> {
         let (runs, image, counts) = timed_runs(&mut g, c.chunk, c.freq, reps)?;
         let m = median(&runs);
         let best = runs.iter().map(|r| r.wall).fold(f64::INFINITY, f64::min);
-        let best_c = runs.iter().map(Timed::compute).fold(f64::INFINITY, f64::min);
+        let best_c = runs
+            .iter()
+            .map(Timed::compute)
+            .fold(f64::INFINITY, f64::min);
         let err = if on_device {
             let t = Instant::now();
             let e = dft_error(&image, c.chunk, c.freq, npix, c.cell);

@@ -346,7 +346,10 @@ fn device_records<T: GpuReal>(name: &str, tol: f64) {
         let (img_host, c_host) = &out[1];
         assert_eq!(*c_dev, c_cpu, "{mode:?}: device-built counts vs CPU");
         assert_eq!(*c_host, c_cpu, "{mode:?}: host-built counts vs CPU");
-        assert!(c_cpu.flagged > 0 && c_cpu.invalid > 0 && c_cpu.outside > 0, "{c_cpu:?}");
+        assert!(
+            c_cpu.flagged > 0 && c_cpu.invalid > 0 && c_cpu.outside > 0,
+            "{c_cpu:?}"
+        );
         let nan = img_dev.iter().filter(|v| !v.is_finite()).count();
         assert_eq!(nan, 0, "{nan} GPU pixels not written (NaN poison)");
         let e_cpu = relative_l2(img_dev, &img_cpu);

@@ -101,10 +101,18 @@ impl RawSlot {
             hvis,
             hwt,
             hflag,
-            duvw: s.alloc_zeros(3 * rows).map_err(drv("cuMemAlloc(raw uvw)"))?,
-            dvis: s.alloc_zeros(2 * samples).map_err(drv("cuMemAlloc(raw vis)"))?,
-            dwt: s.alloc_zeros(samples).map_err(drv("cuMemAlloc(raw weights)"))?,
-            dflag: s.alloc_zeros(samples).map_err(drv("cuMemAlloc(raw flags)"))?,
+            duvw: s
+                .alloc_zeros(3 * rows)
+                .map_err(drv("cuMemAlloc(raw uvw)"))?,
+            dvis: s
+                .alloc_zeros(2 * samples)
+                .map_err(drv("cuMemAlloc(raw vis)"))?,
+            dwt: s
+                .alloc_zeros(samples)
+                .map_err(drv("cuMemAlloc(raw weights)"))?,
+            dflag: s
+                .alloc_zeros(samples)
+                .map_err(drv("cuMemAlloc(raw flags)"))?,
             copied: ev()?,
             consumed: ev()?,
         })
@@ -220,8 +228,11 @@ impl<T: GpuReal> DevRecords<T> {
     /// Makes sure the slots hold `rows` rows and `samples` samples, the batch `cap` records
     /// and the scale `freq_hz`'s channels (reallocating after waiting for the GPU).
     fn reserve(&mut self, rows: usize, samples: usize, freq_hz: &[f64]) -> Result<(), GpuError> {
-        let small_slots =
-            self.slots.is_empty() || self.slots.iter().any(|s| s.rows < rows || s.samples < samples);
+        let small_slots = self.slots.is_empty()
+            || self
+                .slots
+                .iter()
+                .any(|s| s.rows < rows || s.samples < samples);
         let cap = self.cap.max(samples);
         let small_batch = self.batch.as_ref().is_none_or(|b| b.cap < cap);
         if small_slots || small_batch {
@@ -242,7 +253,9 @@ impl<T: GpuReal> DevRecords<T> {
             self.batch = Some(Batch {
                 cap,
                 key: s.alloc_zeros(cap).map_err(drv("cuMemAlloc(record keys)"))?,
-                duv: s.alloc_zeros(cap).map_err(drv("cuMemAlloc(record offsets)"))?,
+                duv: s
+                    .alloc_zeros(cap)
+                    .map_err(drv("cuMemAlloc(record offsets)"))?,
                 vals: s
                     .alloc_zeros(4 * cap)
                     .map_err(drv("cuMemAlloc(record values)"))?,
@@ -366,7 +379,10 @@ impl<T: GpuReal> DevRecords<T> {
         let vis: &[f32] = bytemuck::cast_slice(&chunk.vis[cols.clone()]);
         par_copy(slot.huvw.as_mut_slice().map_err(pin)?, uvw);
         par_copy(slot.hvis.as_mut_slice().map_err(pin)?, vis);
-        par_copy(slot.hwt.as_mut_slice().map_err(pin)?, &chunk.weight[cols.clone()]);
+        par_copy(
+            slot.hwt.as_mut_slice().map_err(pin)?,
+            &chunk.weight[cols.clone()],
+        );
         let has_flag = !chunk.flag.is_empty();
         if has_flag {
             par_copy(slot.hflag.as_mut_slice().map_err(pin)?, &chunk.flag[cols]);

@@ -284,9 +284,14 @@ impl<T: GpuReal> Gridder<T> for GpuGridder<T> {
     ) -> Result<GridCounts, GridError> {
         if plane.is_none() && self.device_records {
             let st = &mut self.streamer;
-            return Ok(st
-                .dev
-                .grid(&mut st.bucketer, chunk, freq_hz, mode, &mut self.grid, &mut self.clock)?);
+            return Ok(st.dev.grid(
+                &mut st.bucketer,
+                chunk,
+                freq_hz,
+                mode,
+                &mut self.grid,
+                &mut self.clock,
+            )?);
         }
         let counts = self.streamer.add(&self.geom, chunk, freq_hz, mode, plane);
         if self.streamer.batch_full() {
