@@ -86,6 +86,9 @@ impl Timed {
     }
 }
 
+/// The kept runs, the last image and its counts.
+type Runs = (Vec<Timed>, Vec<f64>, GridCounts);
+
 /// `reps` runs (the first a warm-up, not kept) of gridding `chunk` and imaging it; returns the
 /// kept runs, the last image and the counts.
 fn timed_runs<T: GpuReal>(
@@ -93,7 +96,7 @@ fn timed_runs<T: GpuReal>(
     chunk: &VisChunk,
     freq: &[f64],
     reps: usize,
-) -> Result<(Vec<Timed>, Vec<f64>, GridCounts), Box<dyn std::error::Error>> {
+) -> Result<Runs, Box<dyn std::error::Error>> {
     let mut kept = Vec::new();
     let mut image = Vec::new();
     let mut counts = GridCounts::default();
