@@ -24,9 +24,10 @@ pub(super) struct Unsorted<'a, T> {
     pub(super) duv: &'a CudaSlice<u32>,
     pub(super) vals: &'a CudaSlice<T>,
     pub(super) len: usize,
-    /// Whether the tile counts already hold this batch's histogram (made while placing).
-    pub(super) counted: bool,
-    /// Recorded on the compute stream once the scatter has read the records.
+    /// The batch's tile counts when they were made while placing (`ntiles + 1` values);
+    /// `None`: the histogram is made here, into the bucketer's own counts.
+    pub(super) count: Option<&'a CudaSlice<u32>>,
+    /// Recorded on the compute stream once the records and the counts have been read.
     pub(super) consumed: Option<&'a CudaEvent>,
 }
 
@@ -39,8 +40,8 @@ pub(super) struct Bucketer<T> {
     /// Tiles along u and v.
     ntu: usize,
     ntv: usize,
-    /// Records per tile (`ntiles + 1`; the device record builder adds into it).
-    pub(super) count: CudaSlice<u32>,
+    /// Records per tile (`ntiles + 1`) of host-built records.
+    count: CudaSlice<u32>,
     offsets: CudaSlice<u32>,
     cursor: CudaSlice<u32>,
     nsub: CudaSlice<u32>,
@@ -82,13 +83,6 @@ impl<T: GpuReal> Bucketer<T> {
     /// Number of tiles.
     pub(super) fn ntiles(&self) -> usize {
         self.ntu * self.ntv
-    }
-
-    /// Zeroes the tile counts (queued on the compute stream).
-    pub(super) fn zero_counts(&mut self) -> Result<(), GpuError> {
-        self.stream
-            .memset_zeros(&mut self.count)
-            .map_err(drv("cuMemsetD8(tile counts)"))
     }
 
     /// Makes sure the sorted buffers hold `need` records (reallocating after waiting for the
@@ -148,17 +142,21 @@ impl<T: GpuReal> Bucketer<T> {
             block_dim: (1024, 1, 1),
             shared_mem_bytes: 0,
         };
-        if !recs.counted {
-            s.memset_zeros(&mut self.count)
-                .map_err(drv("cuMemsetD8(tile counts)"))?;
-            let mut b = s.launch_builder(&self.k.histogram);
-            b.arg(recs.key).arg(&n32).arg(&mut self.count);
-            // SAFETY: `key` holds m tile indices (keys ≥ ntiles are skipped) and `count` has
-            // ntiles + 1 elements; the argument types match the kernel's signature.
-            unsafe { b.launch(blocks(n32)) }.map_err(drv("launch histogram"))?;
-        }
+        let count = match recs.count {
+            Some(c) => c,
+            None => {
+                s.memset_zeros(&mut self.count)
+                    .map_err(drv("cuMemsetD8(tile counts)"))?;
+                let mut b = s.launch_builder(&self.k.histogram);
+                b.arg(recs.key).arg(&n32).arg(&mut self.count);
+                // SAFETY: `key` holds m tile indices (keys ≥ ntiles are skipped) and `count`
+                // has ntiles + 1 elements; the argument types match the kernel's signature.
+                unsafe { b.launch(blocks(n32)) }.map_err(drv("launch histogram"))?;
+                &self.count
+            }
+        };
         let mut b = s.launch_builder(&self.k.scan);
-        b.arg(&self.count).arg(&nt32).arg(&mut self.offsets);
+        b.arg(count).arg(&nt32).arg(&mut self.offsets);
         // SAFETY: `count` has ntiles (+1) elements and `offsets` ntiles + 1.
         unsafe { b.launch(one_block) }.map_err(drv("launch scan_exclusive(tiles)"))?;
         s.memcpy_dtod(&self.offsets, &mut self.cursor)
@@ -175,13 +173,13 @@ impl<T: GpuReal> Bucketer<T> {
         // each tile's offset and only keys < ntiles are moved, so every write index is below
         // the number of gridded records ≤ m ≤ the sorted capacity (`reserve`).
         unsafe { b.launch(blocks(n32)) }.map_err(drv("launch scatter"))?;
+        let mut b = s.launch_builder(&self.k.count_sub);
+        b.arg(count).arg(&nt32).arg(&mut self.nsub);
+        // SAFETY: both arrays have ntiles + 1 elements.
+        unsafe { b.launch(blocks(nt32)) }.map_err(drv("launch count_subproblems"))?;
         if let Some(e) = recs.consumed {
             e.record(&s).map_err(drv("cuEventRecord"))?;
         }
-        let mut b = s.launch_builder(&self.k.count_sub);
-        b.arg(&self.count).arg(&nt32).arg(&mut self.nsub);
-        // SAFETY: both arrays have ntiles + 1 elements.
-        unsafe { b.launch(blocks(nt32)) }.map_err(drv("launch count_subproblems"))?;
         let mut b = s.launch_builder(&self.k.scan);
         b.arg(&self.nsub).arg(&nt32).arg(&mut self.suboff);
         // SAFETY: as for the tile scan.

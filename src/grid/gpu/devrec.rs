@@ -4,11 +4,15 @@
 //! and the compute stream runs `place_samples` on it (kernels/grid.cu): the selection rule and
 //! placement arithmetic of [`crate::grid::place`] (bitwise the host path's records), the tile
 //! histogram, and the tallies of used, flagged, invalid and outside samples and the float64
-//! sum of used weights, reduced on the device. Records collect in a device batch of up to the
-//! chunk capacity, bucketed and spread ([`Bucketer`]) when it is full or flushed; the host
-//! fills slot k + 1 while the GPU copies and places slot k (events order them: a slot's pinned
-//! buffers are refilled after its copy has completed, its device buffers overwritten after
-//! the compute stream has placed them).
+//! sum of used weights, reduced on the device. `place_samples` runs on its own stream (the
+//! place stream) and its records collect in one of two device batches, with the batch's tile
+//! counts; a full (or flushed) batch is bucketed and spread ([`Bucketer`]) on the compute
+//! stream while the place stream fills the other, so the spreading of one batch overlaps the
+//! copying and placing of the next. The host fills slot k + 1 while the GPU copies and places
+//! slot k. Events order it all: a slot's pinned buffers are refilled after its copy has
+//! completed, its device buffers overwritten after the place stream has read them; the compute
+//! stream sorts a batch after its last placing (`placed`), and the place stream refills a batch
+//! after the compute stream has read it (`sorted`).
 use std::sync::Arc;
 
 use cudarc::driver::{
@@ -67,7 +71,7 @@ struct RawSlot {
     dflag: CudaSlice<u8>,
     /// Recorded on the copy stream after the slot's copies.
     copied: CudaEvent,
-    /// Recorded on the compute stream after `place_samples` has read the device buffers.
+    /// Recorded on the place stream after `place_samples` has read the device buffers.
     consumed: CudaEvent,
 }
 
@@ -126,19 +130,26 @@ impl Drop for RawSlot {
     }
 }
 
-/// The device batch of records.
+/// One device batch of records and its tile counts (`ntiles + 1`).
 struct Batch<T> {
     cap: usize,
     key: CudaSlice<u32>,
     duv: CudaSlice<u32>,
     vals: CudaSlice<T>,
+    count: CudaSlice<u32>,
+    /// Recorded on the place stream after the batch's last placing.
+    placed: CudaEvent,
+    /// Recorded on the compute stream once the bucketing has read the batch.
+    sorted: CudaEvent,
 }
 
 /// Raw samples to records on the device (see the module docs).
 pub(super) struct DevRecords<T> {
     ctx: Arc<CudaContext>,
-    /// The compute stream.
+    /// The compute stream (bucketing and spreading).
     stream: Arc<CudaStream>,
+    /// The place stream (`place_samples`, the tallies).
+    pstream: Arc<CudaStream>,
     /// The copy stream of every slot (the copies share the bus anyway).
     copy: Arc<CudaStream>,
     place: CudaFunction,
@@ -147,10 +158,12 @@ pub(super) struct DevRecords<T> {
     next: usize,
     /// Samples per staged piece at most.
     piece: usize,
-    /// Records of the batch at most.
+    /// Records of a batch at most.
     cap: usize,
-    batch: Option<Batch<T>>,
-    /// Records placed in the batch so far (gridded or not).
+    batches: [Option<Batch<T>>; 2],
+    /// The batch being filled.
+    cur: usize,
+    /// Records placed in it so far (gridded or not).
     fill: usize,
     /// `ν / c` per channel on the device, and the frequencies it was made from.
     scale: Option<CudaSlice<f64>>,
@@ -167,6 +180,7 @@ impl<T: GpuReal> DevRecords<T> {
         geom: &GridGeometry,
         place: CudaFunction,
     ) -> Result<Self, GpuError> {
+        let pstream = ctx.new_stream().map_err(drv("cuStreamCreate(place)"))?;
         Ok(Self {
             ctx: ctx.clone(),
             stream: stream.clone(),
@@ -177,16 +191,18 @@ impl<T: GpuReal> DevRecords<T> {
             next: 0,
             piece: PIECE_SAMPLES,
             cap: PIECE_SAMPLES,
-            batch: None,
+            batches: [None, None],
+            cur: 0,
             fill: 0,
             scale: None,
             scale_freq_hz: Vec::new(),
-            tallies: stream
+            tallies: pstream
                 .alloc_zeros(4)
                 .map_err(drv("cuMemAlloc(sample tallies)"))?,
-            sumw: stream
+            sumw: pstream
                 .alloc_zeros(1)
                 .map_err(drv("cuMemAlloc(sum of weights)"))?,
+            pstream,
         })
     }
 
@@ -202,27 +218,49 @@ impl<T: GpuReal> DevRecords<T> {
         self.fill = 0;
     }
 
-    /// Buckets and spreads the batch (queued; nothing waits on the host).
+    /// Buckets and spreads the batch being filled on the compute stream, after its last
+    /// placing (queued; nothing waits on the host), and moves on to the other batch.
     pub(super) fn flush(
         &mut self,
         bucketer: &mut Bucketer<T>,
         grid: &mut CudaSlice<T>,
         clock: &mut StageClock,
     ) -> Result<(), GpuError> {
-        let (Some(b), true) = (self.batch.as_ref(), self.fill > 0) else {
+        let (Some(b), true) = (self.batches[self.cur].as_ref(), self.fill > 0) else {
             return Ok(());
         };
+        b.placed
+            .record(&self.pstream)
+            .map_err(drv("cuEventRecord"))?;
+        self.stream
+            .wait(&b.placed)
+            .map_err(drv("cuStreamWaitEvent(batch placed)"))?;
         let recs = Unsorted {
             key: &b.key,
             duv: &b.duv,
             vals: &b.vals,
             len: self.fill,
-            counted: true,
-            consumed: None,
+            count: Some(&b.count),
+            consumed: Some(&b.sorted),
         };
         bucketer.sort_and_spread(recs, grid, clock)?;
         self.fill = 0;
+        self.cur ^= 1;
         Ok(())
+    }
+
+    /// Starts filling the current batch: the place stream waits until the compute stream has
+    /// read the batch's previous contents, then zeroes its tile counts.
+    fn start_batch(&mut self) -> Result<(), GpuError> {
+        let Some(b) = self.batches[self.cur].as_mut() else {
+            return Err(GpuError::Unsupported("record batch missing".into()));
+        };
+        self.pstream
+            .wait(&b.sorted)
+            .map_err(drv("cuStreamWaitEvent(batch sorted)"))?;
+        self.pstream
+            .memset_zeros(&mut b.count)
+            .map_err(drv("cuMemsetD8(tile counts)"))
     }
 
     /// Makes sure the slots hold `rows` rows and `samples` samples, the batch `cap` records
@@ -234,7 +272,10 @@ impl<T: GpuReal> DevRecords<T> {
                 .iter()
                 .any(|s| s.rows < rows || s.samples < samples);
         let cap = self.cap.max(samples);
-        let small_batch = self.batch.as_ref().is_none_or(|b| b.cap < cap);
+        let small_batch = self
+            .batches
+            .iter()
+            .any(|b| b.as_ref().is_none_or(|b| b.cap < cap));
         if small_slots || small_batch {
             self.ctx
                 .synchronize()
@@ -249,27 +290,37 @@ impl<T: GpuReal> DevRecords<T> {
         }
         if small_batch {
             let s = &self.stream;
-            self.batch = None;
-            self.batch = Some(Batch {
-                cap,
-                key: s.alloc_zeros(cap).map_err(drv("cuMemAlloc(record keys)"))?,
-                duv: s
-                    .alloc_zeros(cap)
-                    .map_err(drv("cuMemAlloc(record offsets)"))?,
-                vals: s
-                    .alloc_zeros(4 * cap)
-                    .map_err(drv("cuMemAlloc(record values)"))?,
-            });
+            let ntiles = (self.geom.nu / self.geom.tile) * (self.geom.nv / self.geom.tile);
+            let ev = || self.ctx.new_event(None).map_err(drv("cuEventCreate"));
+            self.fill = 0;
+            for b in self.batches.iter_mut() {
+                *b = None;
+                *b = Some(Batch {
+                    cap,
+                    key: s.alloc_zeros(cap).map_err(drv("cuMemAlloc(record keys)"))?,
+                    duv: s
+                        .alloc_zeros(cap)
+                        .map_err(drv("cuMemAlloc(record offsets)"))?,
+                    vals: s
+                        .alloc_zeros(4 * cap)
+                        .map_err(drv("cuMemAlloc(record values)"))?,
+                    count: s
+                        .alloc_zeros(ntiles + 1)
+                        .map_err(drv("cuMemAlloc(tile counts)"))?,
+                    placed: ev()?,
+                    sorted: ev()?,
+                });
+            }
         }
         if self.scale.is_none() || self.scale_freq_hz != freq_hz {
             let v = wavelength_scale(freq_hz);
-            // A synchronous copy from pageable memory, ordered on the compute stream after
-            // every kernel that read the old scale.
+            // A copy from pageable memory, ordered on the place stream after every kernel
+            // that read the old scale.
             let mut d = self
-                .stream
+                .pstream
                 .alloc_zeros::<f64>(v.len().max(1))
                 .map_err(drv("cuMemAlloc(channel scale)"))?;
-            self.stream
+            self.pstream
                 .memcpy_htod(&v, &mut d)
                 .map_err(drv("cuMemcpyHtoD(channel scale)"))?;
             self.scale = Some(d);
@@ -279,7 +330,8 @@ impl<T: GpuReal> DevRecords<T> {
     }
 
     /// Grids every usable sample of `chunk` (records built on the device, added to the batch)
-    /// and returns the counts, reduced on the device (waits for the last piece's placing).
+    /// and returns the counts, reduced on the device (waits for the last piece's placing, not
+    /// for the spreading).
     pub(super) fn grid(
         &mut self,
         bucketer: &mut Bucketer<T>,
@@ -308,7 +360,7 @@ impl<T: GpuReal> DevRecords<T> {
         }
         let rows_per = (self.piece / nchan).max(1);
         self.reserve(rows_per, rows_per * nchan, freq_hz)?;
-        let s = self.stream.clone();
+        let s = self.pstream.clone();
         s.memset_zeros(&mut self.tallies)
             .map_err(drv("cuMemsetD8(sample tallies)"))?;
         s.memset_zeros(&mut self.sumw)
@@ -329,17 +381,17 @@ impl<T: GpuReal> DevRecords<T> {
         };
         for rows in row_chunks(0..nrow, rows_per) {
             let m = rows.len() * nchan;
-            let cap = self.batch.as_ref().map_or(0, |b| b.cap);
+            let cap = self.batches[self.cur].as_ref().map_or(0, |b| b.cap);
             if self.fill + m > cap {
                 self.flush(bucketer, grid, clock)?;
             }
             if self.fill == 0 {
-                bucketer.zero_counts()?;
+                self.start_batch()?;
             }
             args.nrow = rows.len() as u32;
             args.base = self.fill as u32;
             self.stage(rows, chunk, clock)?;
-            self.launch_place(bucketer, args, m, clock)?;
+            self.launch_place(args, m, clock)?;
             self.fill += m;
         }
         let t = s
@@ -422,21 +474,21 @@ impl<T: GpuReal> DevRecords<T> {
         Ok(())
     }
 
-    /// Queues `place_samples` on the last staged slot's `m` samples (after its copy), then
-    /// moves on to the next slot.
+    /// Queues `place_samples` on the place stream for the last staged slot's `m` samples
+    /// (after its copy), then moves on to the next slot.
     fn launch_place(
         &mut self,
-        bucketer: &mut Bucketer<T>,
         args: PlaceArgs,
         m: usize,
         clock: &mut StageClock,
     ) -> Result<(), GpuError> {
         let slot = &self.slots[self.next];
         self.next = (self.next + 1) % NSLOTS;
-        let s = self.stream.clone();
+        let s = self.pstream.clone();
         s.wait(&slot.copied)
             .map_err(drv("cuStreamWaitEvent(raw samples copied)"))?;
-        let (Some(batch), Some(scale)) = (self.batch.as_mut(), self.scale.as_ref()) else {
+        let (Some(batch), Some(scale)) = (self.batches[self.cur].as_mut(), self.scale.as_ref())
+        else {
             return Err(GpuError::Unsupported("record batch missing".into()));
         };
         let p0 = mark(&self.ctx, &s)?;
@@ -450,7 +502,7 @@ impl<T: GpuReal> DevRecords<T> {
             .arg(&mut batch.key)
             .arg(&mut batch.duv)
             .arg(&mut batch.vals)
-            .arg(&mut bucketer.count)
+            .arg(&mut batch.count)
             .arg(&mut self.tallies)
             .arg(&mut self.sumw);
         let cfg = LaunchConfig {

@@ -27,6 +27,10 @@ const BATCH_RECORDS: usize = 1 << 24;
 /// Most records of one streamed chunk (the default capacity is sized from free GPU memory).
 const MAX_CHUNK_RECORDS: usize = 1 << 27;
 
+/// Most records of one batch of device-built records by default (two batches alternate, so
+/// the spreading of one overlaps the copying and placing of the next).
+const DEV_BATCH_RECORDS: usize = 1 << 25;
+
 /// Fewest records of one streamed chunk when the capacity is sized from free GPU memory.
 const MIN_CHUNK_RECORDS: usize = 1 << 20;
 
@@ -79,7 +83,9 @@ impl<T: GpuReal> Streamer<T> {
 
     /// Sizes the chunks from the free device memory: a quarter of it for two staging chunks
     /// and one sorted chunk, within [`MIN_CHUNK_RECORDS`, `MAX_CHUNK_RECORDS`]. The test hook
-    /// `RIMAGER_GPU_CHUNK_RECORDS` forces small chunks (as [`Streamer::set_chunk_records`]).
+    /// `RIMAGER_GPU_CHUNK_RECORDS` forces small chunks (as [`Streamer::set_chunk_records`]);
+    /// batches of device-built records hold at most [`DEV_BATCH_RECORDS`] records, or
+    /// `RIMAGER_GPU_BATCH_RECORDS` (a benchmark hook).
     pub(super) fn size_chunks(&mut self) -> Result<(), GpuError> {
         let (free, _) = cudarc::driver::result::mem_get_info().map_err(drv("cuMemGetInfo"))?;
         let per_record = 3 * (8 + 4 * std::mem::size_of::<T>());
@@ -94,7 +100,11 @@ impl<T: GpuReal> Streamer<T> {
         }
         self.chunk_cap = chunk_cap;
         self.batch_records = batch_records;
-        self.dev.set_capacity(chunk_cap);
+        let dev_batch = std::env::var("RIMAGER_GPU_BATCH_RECORDS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(DEV_BATCH_RECORDS);
+        self.dev.set_capacity(chunk_cap.min(dev_batch));
         Ok(())
     }
 
@@ -272,7 +282,7 @@ impl<T: GpuReal> Streamer<T> {
             duv: &slot.duv,
             vals: &slot.vals,
             len: m,
-            counted: false,
+            count: None,
             consumed: Some(&slot.consumed),
         };
         self.bucketer.sort_and_spread(recs, grid, clock)
