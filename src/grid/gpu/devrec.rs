@@ -17,11 +17,12 @@ use std::sync::Arc;
 
 use cudarc::driver::{
     CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, DeviceRepr,
-    LaunchConfig, PinnedHostSlice, PushKernelArg,
+    LaunchConfig, PushKernelArg,
 };
 
 use super::bucket::{Bucketer, Unsorted};
 use super::error::{drv, GpuError};
+use super::raw::RawSlot;
 use super::real::GpuReal;
 use super::timing::{mark, Stage, StageClock};
 use super::transfer::par_copy;
@@ -55,80 +56,6 @@ struct PlaceArgs {
 // SAFETY: `PlaceArgs` is `repr(C)` plain data laid out as the kernel's struct (five doubles,
 // three unsigned and two int, padded to 8 bytes by both compilers).
 unsafe impl DeviceRepr for PlaceArgs {}
-
-/// One staging slot: pinned host buffers, their device copies and the two ordering events.
-struct RawSlot {
-    /// Rows and samples the buffers hold.
-    rows: usize,
-    samples: usize,
-    huvw: PinnedHostSlice<f64>,
-    hvis: PinnedHostSlice<f32>,
-    hwt: PinnedHostSlice<f32>,
-    hflag: PinnedHostSlice<bool>,
-    duvw: CudaSlice<f64>,
-    dvis: CudaSlice<f32>,
-    dwt: CudaSlice<f32>,
-    dflag: CudaSlice<u8>,
-    /// Recorded on the copy stream after the slot's copies.
-    copied: CudaEvent,
-    /// Recorded on the place stream after `place_samples` has read the device buffers.
-    consumed: CudaEvent,
-}
-
-impl RawSlot {
-    fn new(
-        ctx: &Arc<CudaContext>,
-        s: &Arc<CudaStream>,
-        rows: usize,
-        samples: usize,
-    ) -> Result<Self, GpuError> {
-        let ev = || ctx.new_event(None).map_err(drv("cuEventCreate"));
-        // SAFETY: the pinned buffers (write-combined: the host only writes them) are read by
-        // copies only after the host has filled the part copied, and refilled only after the
-        // slot's `copied` event has completed.
-        let (huvw, hvis, hwt, hflag) = unsafe {
-            (
-                ctx.alloc_pinned::<f64>(3 * rows)
-                    .map_err(drv("cuMemHostAlloc(raw uvw)"))?,
-                ctx.alloc_pinned::<f32>(2 * samples)
-                    .map_err(drv("cuMemHostAlloc(raw vis)"))?,
-                ctx.alloc_pinned::<f32>(samples)
-                    .map_err(drv("cuMemHostAlloc(raw weights)"))?,
-                ctx.alloc_pinned::<bool>(samples)
-                    .map_err(drv("cuMemHostAlloc(raw flags)"))?,
-            )
-        };
-        Ok(Self {
-            rows,
-            samples,
-            huvw,
-            hvis,
-            hwt,
-            hflag,
-            duvw: s
-                .alloc_zeros(3 * rows)
-                .map_err(drv("cuMemAlloc(raw uvw)"))?,
-            dvis: s
-                .alloc_zeros(2 * samples)
-                .map_err(drv("cuMemAlloc(raw vis)"))?,
-            dwt: s
-                .alloc_zeros(samples)
-                .map_err(drv("cuMemAlloc(raw weights)"))?,
-            dflag: s
-                .alloc_zeros(samples)
-                .map_err(drv("cuMemAlloc(raw flags)"))?,
-            copied: ev()?,
-            consumed: ev()?,
-        })
-    }
-}
-
-impl Drop for RawSlot {
-    fn drop(&mut self) {
-        // The pinned buffers must outlive the asynchronous copies from them.
-        let _ = self.copied.synchronize();
-    }
-}
 
 /// One device batch of records and its tile counts (`ntiles + 1`).
 struct Batch<T> {

@@ -51,7 +51,7 @@
 //! Files: this one holds [`GpuGridder`] and its backend traits; [`error`] the errors and
 //! [`probe`]; [`real`] the precisions ([`GpuReal`]); `compile.rs` the NVRTC specialisation and
 //! the choice of spreading kernel; `devrec.rs` the records built on the device from raw
-//! samples; `records.rs` the host records and staging buffers; `stream.rs` their chunked
+//! samples (their staging slots in `raw.rs`); `records.rs` the host records and staging buffers; `stream.rs` their chunked
 //! streaming; `bucket.rs` the bucketing and spreading of a batch; `fft.rs` cuFFT,
 //! crop/correct and the w-screen; `timing.rs` the event timers; `transfer.rs` the pinned bounce copies.
 use std::sync::Arc;
@@ -75,6 +75,7 @@ mod compile;
 mod devrec;
 pub mod error;
 mod fft;
+mod raw;
 pub mod real;
 mod records;
 mod stream;
