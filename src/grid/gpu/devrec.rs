@@ -12,7 +12,8 @@
 //! slot k. Events order it all: a slot's pinned buffers are refilled after its copy has
 //! completed, its device buffers overwritten after the place stream has read them; the compute
 //! stream sorts a batch after its last placing (`placed`), and the place stream refills a batch
-//! after the compute stream has read it (`sorted`).
+//! after the compute stream has read it (`sorted`). The placing's event times count as
+//! bucketing (`DeviceStageTimes::bucket_s`, the metrics' `gpu_bucket`).
 use std::sync::Arc;
 
 use cudarc::driver::{
