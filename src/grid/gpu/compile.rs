@@ -26,6 +26,8 @@ pub(super) struct SpreadKernels {
     pub(super) count_sub: CudaFunction,
     pub(super) fill_sub: CudaFunction,
     pub(super) spread: CudaFunction,
+    /// Builds records from raw samples on the device (`place_samples`).
+    pub(super) place: CudaFunction,
     /// Dynamic shared memory of one spreading block, bytes.
     pub(super) smem_bytes: u32,
 }
@@ -83,6 +85,7 @@ pub(super) fn compile<T: GpuReal>(
     let (histogram, scan, scatter) = (f("histogram")?, f("scan_exclusive")?, f("scatter")?);
     let (count_sub, fill_sub) = (f("count_subproblems")?, f("fill_subproblems")?);
     let spread = f(spread_kernel_name()?)?;
+    let place = f("place_samples")?;
     let image = ImageKernels {
         crop: f("crop_correct")?,
         w_screen: f("w_screen_accumulate")?,
@@ -120,6 +123,7 @@ pub(super) fn compile<T: GpuReal>(
             count_sub,
             fill_sub,
             spread,
+            place,
             smem_bytes,
         },
         image,
@@ -155,7 +159,7 @@ fn specialisation<T: GpuReal>(g: &GridGeometry) -> String {
         .collect();
     format!(
         "#define REAL {}\n#define W {}\n#define DEG {}\n#define COEFS {}\n#define TILE {}\n\
-         #define NU {}\n#define NV {}\n#define NTU {}\n#define NX {}\n#define NY {}\n\
+         #define NU {}\n#define NV {}\n#define NTU {}\n#define NTILES {}u\n#define NX {}\n#define NY {}\n\
          #define MAXSUB {}u\n",
         T::CUDA_NAME,
         g.kernel.width,
@@ -165,6 +169,7 @@ fn specialisation<T: GpuReal>(g: &GridGeometry) -> String {
         g.nu,
         g.nv,
         g.nu / g.tile,
+        (g.nu / g.tile) * (g.nv / g.tile),
         g.nx,
         g.ny,
         MAX_SUBPROBLEM

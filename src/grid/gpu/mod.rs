@@ -6,22 +6,28 @@
 //! "SM" method (Shih et al. 2021, "cuFINUFFT: a load-balanced GPU library for general-purpose
 //! nonuniform FFTs"):
 //!
-//! 1. the host turns each chunk into compact records, exactly as the CPU path does
-//!    (`grid::cpu`): footprint start relative to its `T × T` tile (`du`, `dv`), fractional
-//!    offsets `su`, `sv ∈ [0, 1)` and the weighted value. Coordinates relative to the tile keep
-//!    float32 accurate on large grids;
-//! 2. records are batched on the host and streamed to the GPU in chunks of at most the chunk
-//!    capacity ([`GpuGridder::chunk_records`]): each chunk is copied into one of two page-locked
-//!    (pinned) staging buffers and sent by that buffer's own copy stream, while the compute
-//!    stream buckets and grids the previous chunk (CUDA events order the two: the compute
-//!    stream waits for a chunk's copy, a copy waits until the compute stream has read the
-//!    device buffer it overwrites). Device memory for records is bounded (two staging chunks
-//!    and one sorted chunk), so data larger than GPU memory images; the spreading of all
-//!    chunks stays on the one compute stream, so no two kernels add into the grid at once.
-//!    Nothing waits on the host between chunks: the spreading is launched for an upper bound
-//!    of subproblems and surplus blocks return at once. On the GPU each chunk is bucketed by
-//!    tile with a counting sort (histogram with atomics, exclusive scan, scatter), and each
-//!    tile's range is cut into subproblems of at most [`MAX_SUBPROBLEM`] records;
+//! 1. records: for 2-D imaging (the default) they are built on the device (`devrec.rs`): the
+//!    host copies each piece of a chunk's raw samples (uvw per row in float64, visibilities,
+//!    weights and flags) into one of three page-locked staging slots, a copy stream sends it to
+//!    the GPU, and the `place_samples` kernel applies the selection rule and placement
+//!    arithmetic of [`crate::grid::place`] (every product rounded as on the host, so the records
+//!    are bitwise the host's), counts tiles and reduces the counts (used, flagged, invalid,
+//!    outside, float64 sum of weights) on the device; records collect in a device batch of up
+//!    to the chunk capacity. For w-stacking, or with `RIMAGER_GPU_RECORDS=host`, the host
+//!    builds them as the CPU path does (`records.rs`), batches them and streams them through
+//!    two pinned staging slots (`stream.rs`). A record holds the footprint start relative to
+//!    its `T × T` tile (`du`, `dv`), fractional offsets `su`, `sv ∈ [0, 1)` and the weighted
+//!    value; coordinates relative to the tile keep float32 accurate on large grids;
+//! 2. each batch is bucketed by tile on the GPU with a counting sort (histogram with atomics,
+//!    exclusive scan, scatter), and each tile's range is cut into subproblems of at most
+//!    [`MAX_SUBPROBLEM`] records (`bucket.rs`). Copies run on their own streams while the
+//!    compute stream works (CUDA events order them: the compute stream waits for a piece's
+//!    copy, a copy waits until the compute stream has read the device buffer it overwrites, the
+//!    host refills a pinned buffer once its copy has completed). Device memory for records is
+//!    bounded (staging slots and one batch), so data larger than GPU memory images; the
+//!    spreading of all batches stays on the one compute stream, so no two kernels add into the
+//!    grid at once. Nothing waits on the host between batches: the spreading is launched for
+//!    an upper bound of subproblems and surplus blocks return at once;
 //! 3. one thread block per subproblem accumulates its records' `W × W` footprints into a
 //!    shared-memory buffer of `(T + W − 1)²` cells (the kernel evaluated by Horner's rule from
 //!    the same [`crate::kernel::PolyKernel`] coefficients as the CPU path), then adds the
@@ -44,9 +50,10 @@
 //!
 //! Files: this one holds [`GpuGridder`] and its backend traits; [`error`] the errors and
 //! [`probe`]; [`real`] the precisions ([`GpuReal`]); `compile.rs` the NVRTC specialisation and
-//! the choice of spreading kernel; `records.rs` the host records and staging buffers;
-//! `stream.rs` the chunked streaming, bucketing and spreading; `fft.rs` cuFFT, crop/correct
-//! and the w-screen; `timing.rs` the event timers; `transfer.rs` the pinned bounce copies.
+//! the choice of spreading kernel; `devrec.rs` the records built on the device from raw
+//! samples (their staging slots in `raw.rs`); `records.rs` the host records and staging buffers; `stream.rs` their chunked
+//! streaming; `bucket.rs` the bucketing and spreading of a batch; `fft.rs` cuFFT,
+//! crop/correct and the w-screen; `timing.rs` the event timers; `transfer.rs` the pinned bounce copies.
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -63,9 +70,12 @@ use crate::grid::place::{GridCounts, GridMode};
 use crate::vis::VisChunk;
 use crate::wstack::{WPlaneSel, WScreen};
 
+mod bucket;
 mod compile;
+mod devrec;
 pub mod error;
 mod fft;
+mod raw;
 pub mod real;
 mod records;
 mod stream;
@@ -102,6 +112,8 @@ pub struct GpuGridder<T: GpuReal> {
     /// The host grid was handed out by `host_grid` and may have changed.
     host_dirty: bool,
     device_name: String,
+    /// Build the 2-D records on the device from raw samples (default) rather than on the host.
+    device_records: bool,
 }
 
 /// Checks that the kernels can grid `geom`: a power-of-two tile of at least W − 1 cells that
@@ -159,6 +171,7 @@ impl<T: GpuReal> GpuGridder<T> {
             bounce: None,
             host_dirty: false,
             device_name,
+            device_records: records_on_device()?,
         })
     }
 
@@ -177,6 +190,21 @@ impl<T: GpuReal> GpuGridder<T> {
     pub fn set_chunk_records(&mut self, records: usize) -> Result<(), GpuError> {
         self.streamer.flush(&mut self.grid, &mut self.clock)?;
         self.streamer.set_chunk_records(records);
+        Ok(())
+    }
+
+    /// Whether 2-D records are built on the device from the raw samples (the default) or on
+    /// the host (`RIMAGER_GPU_RECORDS=host`, or `set_device_records(false)`); w-stacking
+    /// always builds them on the host.
+    pub fn device_records(&self) -> bool {
+        self.device_records
+    }
+
+    /// Chooses where 2-D records are built (see [`GpuGridder::device_records`]); for tests
+    /// and benchmarks comparing the two.
+    pub fn set_device_records(&mut self, on: bool) -> Result<(), GpuError> {
+        self.streamer.flush(&mut self.grid, &mut self.clock)?;
+        self.device_records = on;
         Ok(())
     }
 
@@ -236,6 +264,17 @@ impl<T: GpuReal> GpuGridder<T> {
     }
 }
 
+/// Where 2-D records are built: `RIMAGER_GPU_RECORDS=device` (default) or `host`.
+fn records_on_device() -> Result<bool, GpuError> {
+    match std::env::var("RIMAGER_GPU_RECORDS").as_deref() {
+        Err(_) | Ok("device") => Ok(true),
+        Ok("host") => Ok(false),
+        Ok(other) => Err(GpuError::Unsupported(format!(
+            "RIMAGER_GPU_RECORDS={other}: expected \"device\" or \"host\""
+        ))),
+    }
+}
+
 impl<T: GpuReal> Gridder<T> for GpuGridder<T> {
     fn grid(
         &mut self,
@@ -244,6 +283,17 @@ impl<T: GpuReal> Gridder<T> for GpuGridder<T> {
         mode: GridMode,
         plane: Option<&WPlaneSel>,
     ) -> Result<GridCounts, GridError> {
+        if plane.is_none() && self.device_records {
+            let st = &mut self.streamer;
+            return Ok(st.dev.grid(
+                &mut st.bucketer,
+                chunk,
+                freq_hz,
+                mode,
+                &mut self.grid,
+                &mut self.clock,
+            )?);
+        }
         let counts = self.streamer.add(&self.geom, chunk, freq_hz, mode, plane);
         if self.streamer.batch_full() {
             self.streamer.flush(&mut self.grid, &mut self.clock)?;

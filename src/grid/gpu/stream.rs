@@ -2,16 +2,18 @@
 //! capacity, each copied through one of two pinned staging slots by that slot's copy stream
 //! while the compute stream buckets (counting sort by tile, subproblem list) and spreads the
 //! previous chunk; CUDA events order the two (the design is described in the docs of `grid::gpu`).
+//! The [`Streamer`] also owns the records built on the device ([`DevRecords`]), which share
+//! its [`Bucketer`].
 use std::sync::Arc;
 
-use cudarc::driver::{
-    CudaContext, CudaSlice, CudaStream, DevicePtrMut, LaunchConfig, PushKernelArg,
-};
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtrMut};
 
-use super::compile::{SpreadKernels, MAX_SUBPROBLEM};
+use super::bucket::{Bucketer, Unsorted};
+use super::compile::SpreadKernels;
+use super::devrec::DevRecords;
 use super::error::{drv, GpuError};
 use super::real::GpuReal;
-use super::records::{make_records, HostRecords, Slot, Sorted};
+use super::records::{make_records, HostRecords, Slot};
 use super::timing::{mark, Stage, StageClock};
 use super::transfer::par_copy;
 use crate::grid::geometry::GridGeometry;
@@ -25,33 +27,29 @@ const BATCH_RECORDS: usize = 1 << 24;
 /// Most records of one streamed chunk (the default capacity is sized from free GPU memory).
 const MAX_CHUNK_RECORDS: usize = 1 << 27;
 
+/// Most records of one batch of device-built records by default (two batches alternate, so
+/// the spreading of one overlaps the copying and placing of the next). Measured on the H200
+/// (1e8 samples, run 15): batches of 2^25 records gave the same end-to-end time as one batch
+/// (81.3 against 82.5 ms in float32) but slower kernels (GPU compute 31.7 against 22.0 ms,
+/// placing and spreading sharing the GPU), so a batch is as large as a chunk.
+const DEV_BATCH_RECORDS: usize = MAX_CHUNK_RECORDS;
+
 /// Fewest records of one streamed chunk when the capacity is sized from free GPU memory.
 const MIN_CHUNK_RECORDS: usize = 1 << 20;
-
-/// Threads per block of the spreading kernel.
-const SPREAD_THREADS: u32 = 256;
 
 /// The host batch of records and everything that streams it to the GPU and grids it there.
 pub(super) struct Streamer<T> {
     ctx: Arc<CudaContext>,
-    /// The compute stream.
-    stream: Arc<CudaStream>,
-    k: SpreadKernels,
-    /// Tiles along u and v.
-    ntu: usize,
-    ntv: usize,
-    count: CudaSlice<u32>,
-    offsets: CudaSlice<u32>,
-    cursor: CudaSlice<u32>,
-    nsub: CudaSlice<u32>,
-    suboff: CudaSlice<u32>,
+    /// Bucketing and spreading on the compute stream.
+    pub(super) bucketer: Bucketer<T>,
+    /// Records built on the device from raw samples (the default path for 2-D imaging).
+    pub(super) dev: DevRecords<T>,
     /// The two staging slots, allocated on first use.
     slots: [Option<Slot<T>>; 2],
     /// Their copy streams.
     copy_streams: [Arc<CudaStream>; 2],
     /// The slot the next chunk goes through.
     next_slot: usize,
-    sorted: Option<Sorted<T>>,
     /// Records per streamed chunk at most.
     chunk_cap: usize,
     /// Records collected on the host before they are streamed.
@@ -72,24 +70,14 @@ impl<T: GpuReal> Streamer<T> {
             ctx.new_stream().map_err(drv("cuStreamCreate(copy)"))?,
             ctx.new_stream().map_err(drv("cuStreamCreate(copy)"))?,
         ];
-        let (ntu, ntv) = (geom.nu / geom.tile, geom.nv / geom.tile);
-        let ntiles = ntu * ntv;
-        let alloc = |n: usize, what: &'static str| stream.alloc_zeros::<u32>(n).map_err(drv(what));
+        let dev = DevRecords::new(ctx, stream, geom, k.place.clone())?;
         Ok(Self {
             ctx: ctx.clone(),
-            stream: stream.clone(),
-            k,
-            ntu,
-            ntv,
-            count: alloc(ntiles + 1, "cuMemAlloc(tile counts)")?,
-            offsets: alloc(ntiles + 1, "cuMemAlloc(tile offsets)")?,
-            cursor: alloc(ntiles + 1, "cuMemAlloc(tile cursors)")?,
-            nsub: alloc(ntiles + 1, "cuMemAlloc(subproblem counts)")?,
-            suboff: alloc(ntiles + 1, "cuMemAlloc(subproblem offsets)")?,
+            bucketer: Bucketer::new(ctx, stream, geom, k)?,
+            dev,
             slots: [None, None],
             copy_streams,
             next_slot: 0,
-            sorted: None,
             chunk_cap: MAX_CHUNK_RECORDS,
             batch_records: BATCH_RECORDS,
             pending: HostRecords::default(),
@@ -98,7 +86,9 @@ impl<T: GpuReal> Streamer<T> {
 
     /// Sizes the chunks from the free device memory: a quarter of it for two staging chunks
     /// and one sorted chunk, within [`MIN_CHUNK_RECORDS`, `MAX_CHUNK_RECORDS`]. The test hook
-    /// `RIMAGER_GPU_CHUNK_RECORDS` forces small chunks (as [`Streamer::set_chunk_records`]).
+    /// `RIMAGER_GPU_CHUNK_RECORDS` forces small chunks (as [`Streamer::set_chunk_records`]);
+    /// batches of device-built records hold at most [`DEV_BATCH_RECORDS`] records, or
+    /// `RIMAGER_GPU_BATCH_RECORDS` (a benchmark hook).
     pub(super) fn size_chunks(&mut self) -> Result<(), GpuError> {
         let (free, _) = cudarc::driver::result::mem_get_info().map_err(drv("cuMemGetInfo"))?;
         let per_record = 3 * (8 + 4 * std::mem::size_of::<T>());
@@ -113,6 +103,11 @@ impl<T: GpuReal> Streamer<T> {
         }
         self.chunk_cap = chunk_cap;
         self.batch_records = batch_records;
+        let dev_batch = std::env::var("RIMAGER_GPU_BATCH_RECORDS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(DEV_BATCH_RECORDS);
+        self.dev.set_capacity(chunk_cap.min(dev_batch));
         Ok(())
     }
 
@@ -122,10 +117,13 @@ impl<T: GpuReal> Streamer<T> {
     }
 
     /// Sets the records per streamed chunk (at least 1), and collects at most three chunks on
-    /// the host before streaming them. Flush first: the pending records keep no capacity.
+    /// the host before streaming them; the device-built records go in batches of as many
+    /// samples, copied in pieces of at most that many. Flush first: the pending records keep
+    /// no capacity.
     pub(super) fn set_chunk_records(&mut self, records: usize) {
         self.chunk_cap = records.max(1);
         self.batch_records = 3 * self.chunk_cap;
+        self.dev.set_capacity(self.chunk_cap);
     }
 
     /// Turns `chunk` into records (only the samples of w-plane `plane` when set) and adds
@@ -154,42 +152,24 @@ impl<T: GpuReal> Streamer<T> {
         self.pending.len() >= self.batch_records
     }
 
-    /// Drops the host batch.
+    /// Drops the host batch and the device batch.
     pub(super) fn clear(&mut self) {
         self.pending.clear();
+        self.dev.clear();
     }
 
     /// Makes sure staging slot `si` and the sorted buffers hold `need` records (reallocating
     /// after waiting for the GPU when they are smaller).
     fn reserve(&mut self, si: usize, need: usize) -> Result<(), GpuError> {
-        let small_slot = self.slots[si].as_ref().is_none_or(|sl| sl.cap < need);
-        let small_sorted = self.sorted.as_ref().is_none_or(|so| so.cap < need);
-        if !(small_slot || small_sorted) {
+        self.bucketer.reserve(need)?;
+        if self.slots[si].as_ref().is_some_and(|sl| sl.cap >= need) {
             return Ok(());
         }
         self.ctx
             .synchronize()
             .map_err(drv("cuCtxSynchronize(reallocate)"))?;
-        if small_slot {
-            self.slots[si] = None;
-            self.slots[si] = Some(Slot::new(&self.ctx, self.copy_streams[si].clone(), need)?);
-        }
-        if small_sorted {
-            let (ntu, ntv) = (self.ntu, self.ntv);
-            let nsub = need / MAX_SUBPROBLEM as usize + ntu * ntv + 1;
-            let s = &self.stream;
-            let a = |len: usize, what: &'static str| s.alloc_zeros::<u32>(len).map_err(drv(what));
-            self.sorted = None;
-            self.sorted = Some(Sorted {
-                cap: need,
-                sduv: a(need, "cuMemAlloc(sorted record offsets)")?,
-                svals: s
-                    .alloc_zeros::<T>(4 * need)
-                    .map_err(drv("cuMemAlloc(sorted record values)"))?,
-                sub_tile: a(nsub, "cuMemAlloc(subproblems)")?,
-                sub_start: a(nsub, "cuMemAlloc(subproblems)")?,
-            });
-        }
+        self.slots[si] = None;
+        self.slots[si] = Some(Slot::new(&self.ctx, self.copy_streams[si].clone(), need)?);
         Ok(())
     }
 
@@ -201,6 +181,8 @@ impl<T: GpuReal> Streamer<T> {
         grid: &mut CudaSlice<T>,
         clock: &mut StageClock,
     ) -> Result<(), GpuError> {
+        // The device batch first: both paths share the tile counts.
+        self.dev.flush(&mut self.bucketer, grid, clock)?;
         let n = self.pending.len();
         if n == 0 {
             return Ok(());
@@ -239,11 +221,8 @@ impl<T: GpuReal> Streamer<T> {
         let si = self.next_slot;
         self.next_slot ^= 1;
         self.reserve(si, need.max(m))?;
-        let (ntu, ntv) = (self.ntu, self.ntv);
-        let ntiles = ntu * ntv;
         let ctx = self.ctx.clone();
-        let s = self.stream.clone();
-        let (Some(slot), Some(so)) = (self.slots[si].as_mut(), self.sorted.as_mut()) else {
+        let Some(slot) = self.slots[si].as_mut() else {
             return Err(GpuError::Unsupported("staging buffers missing".into()));
         };
 
@@ -298,91 +277,17 @@ impl<T: GpuReal> Streamer<T> {
         clock.push(Stage::H2d, t0, t1);
 
         // Compute stream: wait for the copy, bucket by tile, then spread.
-        s.wait(&slot.copied)
+        self.bucketer
+            .wait(&slot.copied)
             .map_err(drv("cuStreamWaitEvent(records copied)"))?;
-        let b0 = mark(&ctx, &s)?;
-        let n32 = m as u32;
-        let nt32 = ntiles as u32;
-        let blocks = |k: u32| LaunchConfig {
-            grid_dim: (k.div_ceil(256).max(1), 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
+        let recs = Unsorted {
+            key: &slot.key,
+            duv: &slot.duv,
+            vals: &slot.vals,
+            len: m,
+            count: None,
+            consumed: Some(&slot.consumed),
         };
-        let one_block = LaunchConfig {
-            grid_dim: (1, 1, 1),
-            block_dim: (1024, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        s.memset_zeros(&mut self.count)
-            .map_err(drv("cuMemsetD8(tile counts)"))?;
-        let mut b = s.launch_builder(&self.k.histogram);
-        b.arg(&slot.key).arg(&n32).arg(&mut self.count);
-        // SAFETY: `key` holds m tile indices < ntiles (made by `make_records`) and `count`
-        // has ntiles + 1 elements; the argument types match the kernel's signature.
-        unsafe { b.launch(blocks(n32)) }.map_err(drv("launch histogram"))?;
-        let mut b = s.launch_builder(&self.k.scan);
-        b.arg(&self.count).arg(&nt32).arg(&mut self.offsets);
-        // SAFETY: `count` has ntiles (+1) elements and `offsets` ntiles + 1.
-        unsafe { b.launch(one_block) }.map_err(drv("launch scan_exclusive(tiles)"))?;
-        s.memcpy_dtod(&self.offsets, &mut self.cursor)
-            .map_err(drv("cuMemcpyDtoD(tile cursors)"))?;
-        let mut b = s.launch_builder(&self.k.scatter);
-        b.arg(&slot.key)
-            .arg(&slot.duv)
-            .arg(&slot.vals)
-            .arg(&n32)
-            .arg(&mut self.cursor)
-            .arg(&mut so.sduv)
-            .arg(&mut so.svals);
-        // SAFETY: all record arrays hold at least m records (4m values), the cursors start at
-        // each tile's offset, so every write index is below m.
-        unsafe { b.launch(blocks(n32)) }.map_err(drv("launch scatter"))?;
-        slot.consumed.record(&s).map_err(drv("cuEventRecord"))?;
-        let mut b = s.launch_builder(&self.k.count_sub);
-        b.arg(&self.count).arg(&nt32).arg(&mut self.nsub);
-        // SAFETY: both arrays have ntiles + 1 elements.
-        unsafe { b.launch(blocks(nt32)) }.map_err(drv("launch count_subproblems"))?;
-        let mut b = s.launch_builder(&self.k.scan);
-        b.arg(&self.nsub).arg(&nt32).arg(&mut self.suboff);
-        // SAFETY: as for the tile scan.
-        unsafe { b.launch(one_block) }.map_err(drv("launch scan_exclusive(subproblems)"))?;
-        let mut b = s.launch_builder(&self.k.fill_sub);
-        b.arg(&self.suboff)
-            .arg(&self.offsets)
-            .arg(&nt32)
-            .arg(&mut so.sub_tile)
-            .arg(&mut so.sub_start);
-        // SAFETY: suboff[ntiles] = Σ ceil(count/MAXSUB) ≤ m/MAXSUB + ntiles, below the
-        // subproblem arrays' length (`reserve`).
-        unsafe { b.launch(blocks(nt32)) }.map_err(drv("launch fill_subproblems"))?;
-        let b1 = mark(&ctx, &s)?;
-        clock.push(Stage::Bucket, b0, b1);
-        let g0 = mark(&ctx, &s)?;
-
-        // Spreading, for the upper bound of subproblems; blocks past suboff[ntiles] return.
-        let max_sub = (m / MAX_SUBPROBLEM as usize + ntiles) as u32;
-        let mut b = s.launch_builder(&self.k.spread);
-        b.arg(&so.sub_tile)
-            .arg(&so.sub_start)
-            .arg(&self.offsets)
-            .arg(&so.sduv)
-            .arg(&so.svals)
-            .arg(&self.suboff)
-            .arg(&nt32)
-            .arg(grid);
-        let cfg = LaunchConfig {
-            grid_dim: (max_sub.max(1), 1, 1),
-            block_dim: (SPREAD_THREADS, 1, 1),
-            shared_mem_bytes: self.k.smem_bytes,
-        };
-        // SAFETY: blocks below suboff[ntiles] read subproblems filled above, each naming a
-        // tile < ntiles and a record range inside that tile's bucket; footprints start at
-        // du, dv < tile so they stay inside the (tile + W − 1)² shared buffer, and grid
-        // writes wrap modulo nu, nv. All spreading is on this one stream, so no two launches
-        // add into the grid at once.
-        unsafe { b.launch(cfg) }.map_err(drv("launch spread"))?;
-        let g1 = mark(&ctx, &s)?;
-        clock.push(Stage::Grid, g0, g1);
-        Ok(())
+        self.bucketer.sort_and_spread(recs, grid, clock)
     }
 }

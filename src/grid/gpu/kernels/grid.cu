@@ -8,6 +8,7 @@
 //   TILE      tile side, cells (power of two)
 //   NU, NV    grid size along u (fast axis) and v
 //   NTU       tiles along u (NU / TILE)
+//   NTILES    tiles in all; a record key of NTILES marks a sample that is not gridded
 //   NX, NY    image size
 //   MAXSUB    most records one thread block spreads (a "subproblem", cuFINUFFT's term)
 //
@@ -35,7 +36,7 @@ struct __align__(4 * sizeof(real)) rec4 {
 extern "C" __global__ void histogram(const unsigned* __restrict__ key, unsigned n,
                                      unsigned* __restrict__ count) {
     unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) atomicAdd(&count[key[i]], 1u);
+    if (i < n && key[i] < NTILES) atomicAdd(&count[key[i]], 1u);
 }
 
 // out[i] = sum of in[0..i) for i in [0, n]; one block of 1024 threads. Rounds of 4096
@@ -88,6 +89,133 @@ extern "C" __global__ void scan_exclusive(const unsigned* __restrict__ in, unsig
     if (t == 0) out[n] = carry;
 }
 
+// Where the place_samples kernel puts a sample (its arguments beyond the arrays).
+struct PlaceArgs {
+    double cell;       // pixel size, radians
+    double ku, kv;     // cell * NU, -cell * NV
+    double cu, cv;     // NU / 2 - W / 2, NV / 2 - W / 2
+    unsigned nrow;     // rows of this piece
+    unsigned nchan;    // channels per row
+    unsigned base;     // index of the piece's first sample in the record batch
+    int has_flag;      // whether flag[] is present
+    int psf;           // 1: the value is w (PSF), 0: w * V (dirty image)
+};
+
+// ceil(x) for finite |x| < 2^63 as the host computes it (truncation, then +1 below x).
+__device__ __forceinline__ long long ceil_ll(double x) {
+    long long t = (long long)x;
+    return t + ((double)t < x ? 1 : 0);
+}
+
+// Builds the records of one piece of raw samples on the device, with the host's selection
+// rule and arithmetic (src/vis/samples.rs, src/grid/place.rs), every product and sum rounded
+// on its own (__dmul_rn, __dadd_rn: no fused multiply-add, as on the host) so the records are
+// bitwise those of the host path. Sample i = row * nchan + chan at (u, v) = uvw_m * scale[chan]
+// is flagged, invalid (non-finite value, weight, u or v; weight <= 0), outside the grid
+// (|u cell| or |v cell| >= 1/2) or used. A used sample's record (tile key, du | dv << 16,
+// [su, sv, re, im]) goes to index base + i and its tile is counted in count[]; any other gets
+// key NTILES. The block's tallies (used, flagged, invalid, outside) and sum of used weights
+// (float64) are reduced on the chip and added to tallies[0..4] and sumw once per block.
+extern "C" __global__ void place_samples(const double* __restrict__ uvw,
+                                         const float2* __restrict__ vis,
+                                         const float* __restrict__ wt,
+                                         const unsigned char* __restrict__ flag,
+                                         const double* __restrict__ scale, PlaceArgs a,
+                                         unsigned* __restrict__ key, unsigned* __restrict__ duv,
+                                         rec4* __restrict__ vals, unsigned* __restrict__ count,
+                                         unsigned long long* __restrict__ tallies,
+                                         double* __restrict__ sumw) {
+    unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned n = a.nrow * a.nchan;
+    unsigned c_used = 0, c_flag = 0, c_inv = 0, c_out = 0;
+    double wsum = 0.0;
+    if (i < n) {
+        unsigned row = i / a.nchan, ch = i - row * a.nchan;
+        double s = scale[ch];
+        double u = __dmul_rn(uvw[3ull * row], s), v = __dmul_rn(uvw[3ull * row + 1], s);
+        unsigned k = NTILES;
+        if (a.has_flag && flag[i]) {
+            c_flag = 1;
+        } else {
+            float2 z = vis[i];
+            float w = wt[i];
+            if (!(isfinite(z.x) && isfinite(z.y) && isfinite(w) && w > 0.0f && isfinite(u) &&
+                  isfinite(v))) {
+                c_inv = 1;
+            } else if (fabs(__dmul_rn(u, a.cell)) >= 0.5 || fabs(__dmul_rn(v, a.cell)) >= 0.5) {
+                c_out = 1;
+            } else {
+                c_used = 1;
+                double wd = (double)w;
+                wsum = wd;
+                double re = a.psf ? wd : __dmul_rn((double)z.x, wd);
+                double im = a.psf ? 0.0 : __dmul_rn((double)z.y, wd);
+                double x = __dadd_rn(__dmul_rn(u, a.ku), a.cu);
+                double y = __dadd_rn(__dmul_rn(v, a.kv), a.cv);
+                long long iu0 = ceil_ll(x), iv0 = ceil_ll(y);
+                long long iu = iu0 < 0 ? iu0 + NU : (iu0 >= NU ? iu0 - NU : iu0);
+                long long iv = iv0 < 0 ? iv0 + NV : (iv0 >= NV ? iv0 - NV : iv0);
+                unsigned tu = (unsigned)iu / TILE, tv = (unsigned)iv / TILE;
+                k = tv * NTU + tu;
+                duv[a.base + i] = ((unsigned)iu & (TILE - 1)) | (((unsigned)iv & (TILE - 1)) << 16);
+                rec4 r;
+                r.su = (real)__dsub_rn((double)iu0, x);
+                r.sv = (real)__dsub_rn((double)iv0, y);
+                r.re = (real)re;
+                r.im = (real)im;
+                vals[a.base + i] = r;
+                atomicAdd(&count[k], 1u);
+            }
+        }
+        key[a.base + i] = k;
+    }
+    // Block reduction of the tallies (every thread takes part, also past n): warp shuffles,
+    // then warp 0 sums the warps' partial sums from shared memory and adds them once per
+    // block (few same-address atomics).
+    __shared__ unsigned s_cnt[4][32];
+    __shared__ double s_w[32];
+    const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+        c_used += __shfl_down_sync(0xffffffffu, c_used, off);
+        c_flag += __shfl_down_sync(0xffffffffu, c_flag, off);
+        c_inv += __shfl_down_sync(0xffffffffu, c_inv, off);
+        c_out += __shfl_down_sync(0xffffffffu, c_out, off);
+        wsum += __shfl_down_sync(0xffffffffu, wsum, off);
+    }
+    if (lane == 0) {
+        s_cnt[0][warp] = c_used;
+        s_cnt[1][warp] = c_flag;
+        s_cnt[2][warp] = c_inv;
+        s_cnt[3][warp] = c_out;
+        s_w[warp] = wsum;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        const unsigned nw = blockDim.x >> 5;
+        c_used = lane < nw ? s_cnt[0][lane] : 0u;
+        c_flag = lane < nw ? s_cnt[1][lane] : 0u;
+        c_inv = lane < nw ? s_cnt[2][lane] : 0u;
+        c_out = lane < nw ? s_cnt[3][lane] : 0u;
+        wsum = lane < nw ? s_w[lane] : 0.0;
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) {
+            c_used += __shfl_down_sync(0xffffffffu, c_used, off);
+            c_flag += __shfl_down_sync(0xffffffffu, c_flag, off);
+            c_inv += __shfl_down_sync(0xffffffffu, c_inv, off);
+            c_out += __shfl_down_sync(0xffffffffu, c_out, off);
+            wsum += __shfl_down_sync(0xffffffffu, wsum, off);
+        }
+        if (lane == 0) {
+            if (c_used) atomicAdd(&tallies[0], (unsigned long long)c_used);
+            if (c_flag) atomicAdd(&tallies[1], (unsigned long long)c_flag);
+            if (c_inv) atomicAdd(&tallies[2], (unsigned long long)c_inv);
+            if (c_out) atomicAdd(&tallies[3], (unsigned long long)c_out);
+            if (c_used) atomicAdd(sumw, wsum);
+        }
+    }
+}
+
 // Moves record i to its tile's bucket: cursor starts as the tile offsets.
 extern "C" __global__ void scatter(const unsigned* __restrict__ key,
                                    const unsigned* __restrict__ duv,
@@ -95,7 +223,7 @@ extern "C" __global__ void scatter(const unsigned* __restrict__ key,
                                    unsigned* __restrict__ cursor,
                                    unsigned* __restrict__ sduv, rec4* __restrict__ svals) {
     unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) {
+    if (i < n && key[i] < NTILES) {
         unsigned p = atomicAdd(&cursor[key[i]], 1u);
         sduv[p] = duv[i];
         svals[p] = vals[i];
