@@ -218,7 +218,7 @@ impl ImagingPlan {
             channels_out: im.channels_out,
             chunk_rows: cfg.input.chunk_rows,
             backend: im.backend,
-            reduction: Reduction::ToRoot,
+            reduction: im.reduction.into(),
             gpu_sample_ms: cfg.metrics.gpu_sample_ms,
             output: im.output.clone(),
             png: im.png,
