@@ -50,7 +50,10 @@ fn image(cfg: &Path, out: &Path, ranks: usize, reduction: &str, env: &[(&str, &s
     run.assert_ok();
     let img = read_image_h5(&with_suffix(out, ".h5"))
         .unwrap_or_else(|e| panic!("{ranks} rank(s) {reduction}: no readable image ({e}): {run}"));
-    assert_eq!(img.info.ranks, ranks as u64, "the processes did not form one job");
+    assert_eq!(
+        img.info.ranks, ranks as u64,
+        "the processes did not form one job"
+    );
     img
 }
 
@@ -101,8 +104,16 @@ fn slab_reduction_matches_one_rank_and_the_dft() {
             let slab = image(&cfg, &out, n, "slab", env);
             let di = rel_l2(&slab.image, &one.image);
             let dp = rel_l2(slab.psf.as_ref().unwrap(), one.psf.as_ref().unwrap());
-            assert!(di <= c.tol, "{}: image on {n} slab ranks vs 1 rank: {di:e}", c.name);
-            assert!(dp <= c.tol, "{}: psf on {n} slab ranks vs 1 rank: {dp:e}", c.name);
+            assert!(
+                di <= c.tol,
+                "{}: image on {n} slab ranks vs 1 rank: {di:e}",
+                c.name
+            );
+            assert!(
+                dp <= c.tol,
+                "{}: psf on {n} slab ranks vs 1 rank: {dp:e}",
+                c.name
+            );
             assert_eq!(slab.info.vis_used, one.info.vis_used);
             if let (Some(a), Some(b)) = (&slab.cube, &one.cube) {
                 assert_eq!(a.freq_hz.len(), 2, "{}: cube planes", c.name);
@@ -111,7 +122,11 @@ fn slab_reduction_matches_one_rank_and_the_dft() {
                 assert!(dc <= c.tol, "{}: cube on {n} ranks: {dc:e}", c.name);
                 assert!(dpc <= c.tol, "{}: psf cube on {n} ranks: {dpc:e}", c.name);
             } else {
-                assert!(c.extra.find("channels_out").is_none(), "{}: no cube", c.name);
+                assert!(
+                    c.extra.find("channels_out").is_none(),
+                    "{}: no cube",
+                    c.name
+                );
             }
             // The slab image against the float64 DFT, at the image's ε.
             let h5 = with_suffix(&out, ".h5");

@@ -16,9 +16,16 @@ use rimager::scaling::csv::read_csv;
 
 /// Why Slurm cannot run a job here, if it cannot.
 fn slurm_unusable() -> Option<String> {
-    let out = match Command::new("sinfo").args(["-h", "-N", "-o", "%t"]).output() {
+    let out = match Command::new("sinfo")
+        .args(["-h", "-N", "-o", "%t"])
+        .output()
+    {
         Ok(o) => o,
-        Err(e) => return Some(format!("no sinfo ({e}); scripts/slurm-one-node.sh starts one")),
+        Err(e) => {
+            return Some(format!(
+                "no sinfo ({e}); scripts/slurm-one-node.sh starts one"
+            ))
+        }
     };
     let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() {
@@ -72,12 +79,19 @@ fn sbatch_runs_the_strong_scaling_script_and_writes_the_csv() {
     args.push(&job);
     let run = run_with_timeout("sbatch", &args, &env, Duration::from_secs(600));
     let log = std::fs::read_to_string(&job_out).unwrap_or_default();
-    assert!(run.ok(), "sbatch --wait failed: {run}\n--- job output ---\n{log}");
+    assert!(
+        run.ok(),
+        "sbatch --wait failed: {run}\n--- job output ---\n{log}"
+    );
     let csv = results.join("scaling-strong.csv");
     let rows = read_csv(&csv)
         .unwrap_or_else(|e| panic!("no CSV from the job ({e})\n--- job output ---\n{log}"));
     let ranks: Vec<usize> = rows.iter().map(|r| r.ranks).collect();
-    assert_eq!(ranks, vec![1, 2, 2], "one row per rank of 1x1 and 2x1: {log}");
+    assert_eq!(
+        ranks,
+        vec![1, 2, 2],
+        "one row per rank of 1x1 and 2x1: {log}"
+    );
     assert!(rows.iter().all(|r| r.mode == "strong" && r.threads == 1));
     assert!(rows[0].vis_total >= 100_000, "{}", rows[0].vis_total);
     assert!(

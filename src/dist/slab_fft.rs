@@ -225,22 +225,43 @@ pub fn slab_image<T: Real + Reducible>(
         )
         .collect();
     drop(recv);
-    let columns: Vec<f64> = blocks.concat();
-    times.fft_s += t.elapsed().as_secs_f64();
-
-    // 5. Gather the columns to rank 0 ([x][y] over all ranks) and transpose to [y][x].
-    let t = Instant::now();
-    let counts: Vec<usize> = layout.cols.iter().map(|c| ny * c.len()).collect();
-    let gathered = dist.gather_v(&columns, &counts);
-    times.transpose_s += t.elapsed().as_secs_f64();
-    let image = gathered.map(|cm| {
-        let t = Instant::now();
-        let mut image = crate::resources::huge_vec(nx * ny, 0.0f64);
-        image.par_chunks_mut(nx).enumerate().for_each(|(y, row)| {
-            for (x, p) in row.iter_mut().enumerate() {
-                *p = cm[x * ny + y];
+    // This rank's block of the image, row-major [y][c], so that rank 0 copies whole rows.
+    let mut block = vec![0.0f64; ny * ncol];
+    block
+        .par_chunks_mut(ncol.max(1))
+        .enumerate()
+        .for_each(|(y, row)| {
+            let mut c = 0;
+            for out in &blocks {
+                let b = out.len() / ny.max(1);
+                for k in 0..b {
+                    row[c + k] = out[k * ny + y];
+                }
+                c += b;
             }
         });
+    drop(blocks);
+    times.fft_s += t.elapsed().as_secs_f64();
+
+    // 5. Gather the blocks to rank 0 ([q][y][c]) and place each block's rows.
+    let t = Instant::now();
+    let counts: Vec<usize> = layout.cols.iter().map(|c| ny * c.len()).collect();
+    let gathered = dist.gather_v(&block, &counts);
+    times.transpose_s += t.elapsed().as_secs_f64();
+    let image = gathered.map(|all| {
+        let t = Instant::now();
+        let mut image = crate::resources::huge_vec(nx * ny, 0.0f64);
+        image
+            .par_chunks_mut(nx.max(1))
+            .enumerate()
+            .for_each(|(y, row)| {
+                let mut at = 0;
+                for cols in &layout.cols {
+                    let w = cols.len();
+                    row[cols.clone()].copy_from_slice(&all[at + y * w..at + (y + 1) * w]);
+                    at += ny * w;
+                }
+            });
         times.fft_s += t.elapsed().as_secs_f64();
         image
     });

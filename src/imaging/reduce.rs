@@ -83,6 +83,14 @@ pub fn slab_image<T: Scalar>(
     };
     let (image, mut times) = crate::dist::slab_fft::slab_image(dist, grid, &layout, &tr);
     times.reduce_s += band_s;
+    if dist.is_root() {
+        tracing::debug!(
+            "slab: band {band_s:.3} s, reduce {:.3} s, transpose + gather {:.3} s, FFT {:.3} s (rank 0)",
+            times.reduce_s - band_s,
+            times.transpose_s,
+            times.fft_s
+        );
+    }
     Ok((image, times))
 }
 
