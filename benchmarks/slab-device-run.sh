@@ -3,6 +3,7 @@
 # call, with the prebuilt static binary (no Rust needed there):
 #
 #   B=.devbin-slab bash benchmarks/slab-device-run.sh        (from the repository root)
+#   B=.devbin-slab bash benchmarks/slab-device-run.sh again  (second call: see the script)
 #
 # 1. strong scaling, 1e8 visibilities -> 4096^2 (configs/scaling.toml, in-memory simulation,
 #    eps 1e-4, float32): slab 1x1,16x1,2x8,4x4,1x16 (then 2x1,4x1,8x1 for the model check); root 16x1,2x8,4x4,1x16 (the 1x1 run is
@@ -29,6 +30,21 @@ run() { # DIR CONFIG LIMIT ARGS...
         --rimager "$B/rimager" "$@" | grep -E "compute|FAILED"
     echo "EXIT $dir $?"
 }
+if [ "${1:-}" = again ]; then
+    # Second call: per-slab MPI_Reduce (the new default) instead of MPI_Reduce_scatter, with the
+    # slab's step times in each run's log (RUST_LOG); root repeated for the spread.
+    export RUST_LOG=rimager::imaging::reduce=debug
+    L="$L -x RUST_LOG"
+    run strong-slab2 configs/scaling.toml 120 --mode strong --vis 1e8 --layouts 16x1,2x8,4x4,2x1,4x1,8x1
+    run weak-slab2 configs/scaling.toml 40 --mode weak --vis 1e7 --layouts 16x1
+    run strong-root2 "$ROOTCFG" 40 --mode strong --vis 1e8 --layouts 16x1,2x8
+    grep -h "slab:" "$W"/strong-slab2/runs/*.log "$W"/weak-slab2/runs/*.log | sed 's/^.*slab:/slab:/' | head -20
+    for d in strong-slab2 weak-slab2 strong-root2; do
+        for f in "$W/$d"/scaling-*.csv; do [ -f "$f" ] && cp "$f" "$OUT/$d-$(basename "$f")"; done
+    done
+    tar czf "$OUT/slab-device-again.tgz" -C "$W" .
+    exit 0
+fi
 run strong-slab configs/scaling.toml 200 --mode strong --vis 1e8 --layouts 1x1,16x1,2x8,4x4,1x16,2x1,4x1,8x1
 run strong-root "$ROOTCFG" 90 --mode strong --vis 1e8 --layouts 16x1,2x8,4x4,1x16
 run weak-slab configs/scaling.toml 60 --mode weak --vis 1e7 --layouts 1x1,16x1

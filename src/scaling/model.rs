@@ -15,8 +15,11 @@
 //!   transpose `(N−1)α + K (N−1)/N² / β`, gather `(N−1)α + I (N−1)/N / β`; root mode:
 //!   `⌈log₂N⌉α + G/β + G/mem_bw` (an optimistic pipelined reduce);
 //!
-//! with `G` the grid's bytes (its band is taken as the whole grid: an upper bound), `K` the
-//! kept columns' bytes (`nv × nx` complex values) and `I` the image's (`nx × ny` float64).
+//! with `G` the bytes of the grid's band (the rows some rank wrote; its fraction of the grid
+//! is read from the bytes the 2-rank run sent, [`band_fraction`]), `K` those of the band's
+//! kept columns (`nx` complex values per row) and `I` the image's (`nx × ny` float64). The
+//! per-rank local grid costs use the whole grid. Not modelled: the slowdown of gridding when
+//! many ranks share a node's memory bandwidth, and load imbalance.
 //! The check ([`check_one_node`]) applies the same model to `R` ranks × 1 thread on one node,
 //! its bandwidth calibrated on the 2-rank run, and reports how far it misses the others.
 use std::collections::BTreeMap;
@@ -49,7 +52,9 @@ impl Default for Network {
 /// Sizes of what is communicated, bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sizes {
-    /// The grid (`nu × nv` complex values).
+    /// The whole local grid of a rank (`nu × nv` complex values).
+    pub local: f64,
+    /// The grid's band (all of it before [`banded`]).
     pub grid: f64,
     /// The kept columns before the transpose (`nv × nx` complex values).
     pub kept: f64,
@@ -118,7 +123,7 @@ pub fn predict(
 ) -> Prediction {
     let n = nodes.max(1) as f64;
     let share = vis / (n * r.vis);
-    let fixed = (2.0 * s.grid / net.mem_bytes_s).min(r.grid_s);
+    let fixed = (2.0 * s.local / net.mem_bytes_s).min(r.grid_s);
     let (a, b) = (net.latency_s, net.bw_bytes_s);
     let comm_s = if nodes <= 1 {
         0.0
@@ -277,6 +282,31 @@ pub fn check_one_node(
     Ok((bw, lines))
 }
 
+/// The fraction of the grid's rows in the band (the rows some rank wrote), from the bytes
+/// the busiest rank of the `2 × t` slab run sent: `f G/2` (reduce) `+ f K/4` (transpose)
+/// `+ I/2` (its half of the image); 1 where no such run is in the CSV.
+pub fn band_fraction(rows: &[Row], s: &Sizes) -> f64 {
+    let sent = rows
+        .iter()
+        .filter(|r| r.ranks == 2)
+        .map(|r| r.bytes_reduced as f64)
+        .fold(0.0, f64::max);
+    if sent <= 0.0 {
+        return 1.0;
+    }
+    ((sent - s.image / 2.0) / (s.grid / 2.0 + s.kept / 4.0)).clamp(0.01, 1.0)
+}
+
+/// The band's sizes: the grid and kept columns scaled by the band fraction `f`.
+pub fn banded(s: &Sizes, f: f64) -> Sizes {
+    Sizes {
+        local: s.local,
+        grid: s.grid * f,
+        kept: s.kept * f,
+        image: s.image,
+    }
+}
+
 /// Node counts 1, 2, 4, … up to `max`.
 pub fn node_counts(max: usize) -> Vec<usize> {
     std::iter::successors(Some(1usize), |n| (n * 2 <= max).then_some(n * 2)).collect()
@@ -324,6 +354,7 @@ mod tests {
     #[test]
     fn one_node_is_the_measurement_and_communication_grows() {
         let s = Sizes {
+            local: 8e8,
             grid: 8e8,
             kept: 3e8,
             image: 1.3e8,

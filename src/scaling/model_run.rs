@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use super::model::{
-    check_one_node, node_counts, predict, rates_from_rows, table_csv, Network, Prediction, Scheme,
-    Sizes,
+    band_fraction, banded, check_one_node, node_counts, predict, rates_from_rows, table_csv,
+    Network, Prediction, Scheme, Sizes,
 };
 use super::ScalingError;
 use crate::config::Config;
@@ -46,6 +46,7 @@ fn sizes(cfg: &Config, vis: f64) -> Result<Sizes, ScalingError> {
         })?;
     let complex = if cfg.use_double() { 16.0 } else { 8.0 };
     Ok(Sizes {
+        local: (spec.nu * spec.nv) as f64 * complex,
         grid: (spec.nu * spec.nv) as f64 * complex,
         kept: (spec.nv * im.nx) as f64 * complex,
         image: (im.nx * im.ny) as f64 * 8.0,
@@ -56,10 +57,15 @@ fn sizes(cfg: &Config, vis: f64) -> Result<Sizes, ScalingError> {
 pub fn run(spec: &ModelSpec) -> Result<Vec<PathBuf>, ScalingError> {
     let rows = super::csv::read_csv(&spec.csv)?;
     let cfg = Config::from_file(&spec.config)?;
-    let s = sizes(&cfg, spec.vis)?;
+    let full = sizes(&cfg, spec.vis)?;
+    let frac = band_fraction(&rows, &full);
+    let s = banded(&full, frac);
     let net = spec.net;
     println!(
-        "grid {:.0} MB, kept columns {:.0} MB, image {:.0} MB; network {:.1} GB/s, {:.1} us per message, memory {:.0} GB/s",
+        "grid {:.0} MB, band {:.0} % of it (from the 2-rank run's bytes): {:.0} MB, kept columns {:.0} MB, image {:.0} MB; \
+         network {:.1} GB/s, {:.1} us per message, memory {:.0} GB/s",
+        full.grid / 1e6,
+        100.0 * frac,
         s.grid / 1e6,
         s.kept / 1e6,
         s.image / 1e6,
@@ -98,7 +104,7 @@ pub fn run(spec: &ModelSpec) -> Result<Vec<PathBuf>, ScalingError> {
             let p = predict(&rates, &s, &net, scheme, n, spec.vis);
             lines.push((scheme, "strong", p, strong1 / (n as f64 * p.compute_s())));
             let vis = spec.vis_per_node * n as f64;
-            let sw = sizes(&cfg, vis)?;
+            let sw = banded(&sizes(&cfg, vis)?, frac);
             let p = predict(&rates, &sw, &net, scheme, n, vis);
             lines.push((scheme, "weak", p, weak1 / p.compute_s()));
         }
@@ -120,6 +126,22 @@ pub fn run(spec: &ModelSpec) -> Result<Vec<PathBuf>, ScalingError> {
             p.compute_s(),
             eff
         );
+    }
+    for scheme in [Scheme::Slab, Scheme::Root] {
+        for mode in ["strong", "weak"] {
+            let knee = lines
+                .iter()
+                .find(|l| l.0 == scheme && l.1 == mode && l.3 < 0.5)
+                .map_or("none".to_string(), |l| l.2.nodes.to_string());
+            println!(
+                "{} {mode}: efficiency below 50 % from {knee} nodes",
+                if scheme == Scheme::Slab {
+                    "slab"
+                } else {
+                    "root"
+                }
+            );
+        }
     }
     std::fs::create_dir_all(&spec.out).map_err(|source| ScalingError::Io {
         op: "cannot create directory",
