@@ -129,18 +129,24 @@ pub fn run(spec: &ModelSpec) -> Result<Vec<PathBuf>, ScalingError> {
     }
     for scheme in [Scheme::Slab, Scheme::Root] {
         for mode in ["strong", "weak"] {
-            let knee = lines
+            let name = if scheme == Scheme::Slab {
+                "slab"
+            } else {
+                "root"
+            };
+            match lines
                 .iter()
                 .find(|l| l.0 == scheme && l.1 == mode && l.3 < 0.5)
-                .map_or("none".to_string(), |l| l.2.nodes.to_string());
-            println!(
-                "{} {mode}: efficiency below 50 % from {knee} nodes",
-                if scheme == Scheme::Slab {
-                    "slab"
-                } else {
-                    "root"
-                }
-            );
+            {
+                Some(l) => println!(
+                    "{name} {mode}: efficiency below 50 % from {} nodes",
+                    l.2.nodes
+                ),
+                None => println!(
+                    "{name} {mode}: efficiency at least 50 % up to {} nodes",
+                    spec.max_nodes
+                ),
+            }
         }
     }
     std::fs::create_dir_all(&spec.out).map_err(|source| ScalingError::Io {
