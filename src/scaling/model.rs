@@ -154,9 +154,17 @@ pub fn predict(
     }
 }
 
+/// One measured run: its compute time, the mean over ranks of the stages the model uses,
+/// and its visibilities.
+struct Measured {
+    compute_s: f64,
+    stage: BTreeMap<&'static str, f64>,
+    vis: f64,
+}
+
 /// The mean over ranks of the named stages, per run `(ranks, threads)`, fastest repeat by
 /// compute time.
-fn runs(rows: &[Row]) -> BTreeMap<(usize, usize), (f64, BTreeMap<&'static str, f64>, u64, f64)> {
+fn runs(rows: &[Row]) -> BTreeMap<(usize, usize), Measured> {
     let idx = |name: &str| crate::metrics::STAGES.iter().position(|s| *s == name);
     let mut by: BTreeMap<(usize, usize, usize), Vec<&Row>> = BTreeMap::new();
     for r in rows {
@@ -164,10 +172,9 @@ fn runs(rows: &[Row]) -> BTreeMap<(usize, usize), (f64, BTreeMap<&'static str, f
             .or_default()
             .push(r);
     }
-    let mut out: BTreeMap<(usize, usize), (f64, BTreeMap<&'static str, f64>, u64, f64)> =
-        BTreeMap::new();
+    let mut out: BTreeMap<(usize, usize), Measured> = BTreeMap::new();
     for ((ranks, threads, _), rs) in by {
-        let mut st = BTreeMap::new();
+        let mut stage = BTreeMap::new();
         for name in ["simulate", "read", "grid", "reduce", "fft", "correct"] {
             let mean = idx(name).map_or(0.0, |i| {
                 rs.iter()
@@ -175,13 +182,18 @@ fn runs(rows: &[Row]) -> BTreeMap<(usize, usize), (f64, BTreeMap<&'static str, f
                     .sum::<f64>()
                     / rs.len() as f64
             });
-            st.insert(name, mean);
+            stage.insert(name, mean);
         }
-        let bytes = rs.iter().map(|r| r.bytes_reduced).max().unwrap_or(0);
         let t = rs[0].compute_wall_s;
-        let better = out.get(&(ranks, threads)).is_none_or(|o| t < o.0);
-        if better {
-            out.insert((ranks, threads), (t, st, bytes, rs[0].vis_total as f64));
+        if out.get(&(ranks, threads)).is_none_or(|o| t < o.compute_s) {
+            out.insert(
+                (ranks, threads),
+                Measured {
+                    compute_s: t,
+                    stage,
+                    vis: rs[0].vis_total as f64,
+                },
+            );
         }
     }
     out
@@ -197,7 +209,7 @@ pub fn rates_from_rows(rows: &[Row], threads: usize, path: &Path) -> Result<Rate
         line: 1,
         reason,
     };
-    let (_, one, _, vis) = all.get(&(1, threads)).ok_or_else(|| {
+    let one = all.get(&(1, threads)).ok_or_else(|| {
         err(format!(
             "no 1 x {threads} run to take the node's rates from"
         ))
@@ -205,19 +217,20 @@ pub fn rates_from_rows(rows: &[Row], threads: usize, path: &Path) -> Result<Rate
     let multi: Vec<f64> = all
         .iter()
         .filter(|((r, _), _)| *r > 1)
-        .map(|((r, t), (_, st, _, _))| (st["fft"] + st["correct"]) * (*r * *t) as f64)
+        .map(|((r, t), m)| (m.stage["fft"] + m.stage["correct"]) * (*r * *t) as f64)
         .collect();
     if multi.is_empty() {
         return Err(err(
             "no multi-rank run to take the slab FFT's work from".into()
         ));
     }
+    let st = &one.stage;
     Ok(Rates {
-        vis: *vis,
+        vis: one.vis,
         threads,
-        sim_s: one["simulate"] + one["read"],
-        grid_s: one["grid"],
-        fft_root_s: one["fft"] + one["correct"],
+        sim_s: st["simulate"] + st["read"],
+        grid_s: st["grid"],
+        fft_root_s: st["fft"] + st["correct"],
         fft_core_s: multi.iter().sum::<f64>() / multi.len() as f64,
     })
 }
@@ -255,7 +268,7 @@ pub fn check_one_node(
     })?;
     // comm(2) = 3α + (G/2 + K/4 + I/2)/β + G/mem  →  β.
     let bytes = s.grid / 2.0 + s.kept / 4.0 + s.image / 2.0;
-    let rest = two.1["reduce"] - 3.0 * net.latency_s - s.grid / net.mem_bytes_s;
+    let rest = two.stage["reduce"] - 3.0 * net.latency_s - s.grid / net.mem_bytes_s;
     let bw = if rest > 0.0 {
         bytes / rest
     } else {
@@ -268,13 +281,13 @@ pub fn check_one_node(
     let lines = all
         .iter()
         .filter(|((r, t), _)| *t == 1 && *r > 1)
-        .map(|((r, _), (t, st, _, vis))| {
-            let p = predict(&rates, s, &node, Scheme::Slab, *r, *vis);
+        .map(|((r, _), m)| {
+            let p = predict(&rates, s, &node, Scheme::Slab, *r, m.vis);
             CheckLine {
                 ranks: *r,
-                measured_s: *t,
+                measured_s: m.compute_s,
                 predicted_s: p.compute_s(),
-                measured_comm_s: st["reduce"],
+                measured_comm_s: m.stage["reduce"],
                 predicted_comm_s: p.comm_s,
             }
         })
