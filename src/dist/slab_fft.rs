@@ -87,8 +87,11 @@ pub struct SlabTransform<'a> {
 pub struct SlabTimes {
     /// The reduce-scatter of the band.
     pub reduce_s: f64,
-    /// Row and column FFTs, with the packing, crop, sign and correction around them.
+    /// Row and column FFTs, with the packing, crop and sign around them.
     pub fft_s: f64,
+    /// Grid correction and scale, with the reordering of this rank's columns into rows
+    /// (and, on rank 0, placing the gathered blocks into the image).
+    pub correct_s: f64,
     /// The transpose (all-to-all) and the gather of the image.
     pub transpose_s: f64,
 }
@@ -207,7 +210,6 @@ pub fn slab_image<T: Real + Reducible>(
                     let col = &mut buf[k * nv..(k + 1) * nv];
                     col_fft.process_with_scratch(col, scratch);
                     let x = my_cols.start + c;
-                    let cx = tr.corr_x[x] * tr.scale;
                     // (−1)^(px+py) with px = x − nx/2, py = y − ny/2 (nx, ny even).
                     let mut sign = if (x + nx / 2 + ny / 2) % 2 == 0 {
                         1.0
@@ -215,8 +217,7 @@ pub fn slab_image<T: Real + Reducible>(
                         -1.0
                     };
                     for (y, &v) in vrow.iter().enumerate() {
-                        let re = col[v].re.to_f64().unwrap_or(f64::NAN);
-                        out[k * ny + y] = re * sign * cx * tr.corr_y[y];
+                        out[k * ny + y] = col[v].re.to_f64().unwrap_or(f64::NAN) * sign;
                         sign = -sign;
                     }
                 }
@@ -225,7 +226,14 @@ pub fn slab_image<T: Real + Reducible>(
         )
         .collect();
     drop(recv);
-    // This rank's block of the image, row-major [y][c], so that rank 0 copies whole rows.
+    times.fft_s += t.elapsed().as_secs_f64();
+    // This rank's block of the image, row-major [y][c] (so that rank 0 copies whole rows),
+    // corrected and scaled: corr_x[x] corr_y[y] scale.
+    let t = Instant::now();
+    let cx: Vec<f64> = tr.corr_x[my_cols.clone()]
+        .iter()
+        .map(|c| c * tr.scale)
+        .collect();
     let mut block = vec![0.0f64; ny * ncol];
     block
         .par_chunks_mut(ncol.max(1))
@@ -235,13 +243,13 @@ pub fn slab_image<T: Real + Reducible>(
             for out in &blocks {
                 let b = out.len() / ny.max(1);
                 for k in 0..b {
-                    row[c + k] = out[k * ny + y];
+                    row[c + k] = out[k * ny + y] * cx[c + k] * tr.corr_y[y];
                 }
                 c += b;
             }
         });
     drop(blocks);
-    times.fft_s += t.elapsed().as_secs_f64();
+    times.correct_s += t.elapsed().as_secs_f64();
 
     // 5. Gather the blocks to rank 0 ([q][y][c]) and place each block's rows.
     let t = Instant::now();
@@ -262,7 +270,7 @@ pub fn slab_image<T: Real + Reducible>(
                     at += ny * w;
                 }
             });
-        times.fft_s += t.elapsed().as_secs_f64();
+        times.correct_s += t.elapsed().as_secs_f64();
         image
     });
     (image, times)

@@ -94,6 +94,7 @@ fn reduce_and_transform<T: Scalar>(
         let (img, t) = slab_image(run.dist, backend.as_mut(), &run.plan.geom, scale)?;
         run.times.add(stages[0], t.reduce_s + t.transpose_s);
         run.times.add(stages[1], t.fft_s);
+        run.times.add(stages[2], t.correct_s);
         return Ok(img);
     }
     let nu = run.plan.geom.nu;

@@ -85,10 +85,11 @@ pub fn slab_image<T: Scalar>(
     times.reduce_s += band_s;
     if dist.is_root() {
         tracing::debug!(
-            "slab: band {band_s:.3} s, reduce {:.3} s, transpose + gather {:.3} s, FFT {:.3} s (rank 0)",
+            "slab: band {band_s:.3} s, reduce {:.3} s, transpose + gather {:.3} s, FFT {:.3} s, correction {:.3} s (rank 0)",
             times.reduce_s - band_s,
             times.transpose_s,
-            times.fft_s
+            times.fft_s,
+            times.correct_s
         );
     }
     Ok((image, times))
