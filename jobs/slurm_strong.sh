@@ -24,6 +24,7 @@
 #   REPEAT       runs per node count                 (default 1)
 #   RESULTS      output directory                    (default results/strong-$SLURM_JOB_ID)
 #   SRUN_ARGS    extra srun arguments, e.g. "--mpi=pmix" if your site needs it
+#   LAYOUTS      ranks x threads list ("1x1,2x1"), instead of NODE_COUNTS: ranks packed by Slurm
 #SBATCH --job-name=rimager-strong
 #SBATCH --nodes=4
 #SBATCH --ntasks-per-node=1

@@ -281,7 +281,7 @@ pub fn correct(image: &mut [f64], corr_x: &[f64], corr_y: &[f64], scale: f64) {
 }
 
 /// Grid indices of the `k` kept pixels `p − k/2`, `p = 0..k`, of a transform of length `n`.
-fn kept_indices(k: usize, n: usize) -> Vec<usize> {
+pub fn kept_indices(k: usize, n: usize) -> Vec<usize> {
     (0..k)
         .map(|p| wrap(p as isize - (k / 2) as isize, n))
         .collect()

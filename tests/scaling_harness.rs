@@ -84,9 +84,16 @@ fn check_rows(rows: &[Row], mode: &str) {
     assert_eq!(rows[0].vis_rank, rows[0].vis_total);
     assert_eq!(rows[1].vis_rank + rows[2].vis_rank, rows[1].vis_total);
     assert!(rows[1].vis_rank > 0 && rows[2].vis_rank > 0);
-    // Reductions only with two ranks.
+    // Reductions only with two ranks. With the slab reduction (the default) both ranks send
+    // half the band, but only rank 1 sends its block of the image to rank 0 (and the slabs
+    // may differ by a row), so their byte counts are close, not equal.
     assert_eq!(rows[0].bytes_reduced, 0);
-    assert!(rows[1].bytes_reduced > 0 && rows[2].bytes_reduced == rows[1].bytes_reduced);
+    let (b1, b2) = (rows[1].bytes_reduced, rows[2].bytes_reduced);
+    assert!(b1 > 0 && b2 > 0, "{b1} {b2}");
+    assert!(
+        b1.max(b2) < 3 * b1.min(b2),
+        "ranks' shares far apart: {b1} {b2}"
+    );
 }
 
 #[test]

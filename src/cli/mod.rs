@@ -91,6 +91,44 @@ enum ScalingCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Predict time and efficiency on 1 ... 4096 nodes from one node's measured rates and a
+    /// network model (writes model.csv and model.png).
+    Model(ScalingModel),
+}
+
+/// `rimager scaling model`: the flags of a [`crate::scaling::model_run::ModelSpec`].
+#[derive(clap::Args, Debug)]
+struct ScalingModel {
+    /// Strong-scaling CSV of the slab mode on one node (1xT, 1x1, 2x1 and other Rx1 runs).
+    #[arg(long)]
+    csv: PathBuf,
+    /// The sweep's template configuration (image size, epsilon, precision).
+    #[arg(long)]
+    config: PathBuf,
+    /// Visibilities of the strong-scaling prediction.
+    #[arg(long, default_value = "1e8", value_parser = crate::scaling::parse_vis)]
+    vis: u64,
+    /// Visibilities per node of the weak-scaling prediction.
+    #[arg(long, default_value = "1.6e8", value_parser = crate::scaling::parse_vis)]
+    vis_per_node: u64,
+    /// Threads of the one-rank run whose rates a node has (one rank per node).
+    #[arg(long, default_value_t = 16)]
+    threads: usize,
+    /// Largest node count.
+    #[arg(long, default_value_t = 4096)]
+    max_nodes: usize,
+    /// Network bandwidth per node, GB/s (25: HDR InfiniBand, 200 Gb/s).
+    #[arg(long, default_value_t = 25.0)]
+    bw_gbs: f64,
+    /// Latency per message, microseconds (1: MPI ping-pong on HDR InfiniBand).
+    #[arg(long, default_value_t = 1.0)]
+    latency_us: f64,
+    /// Memory bandwidth of a rank, GB/s (100: a two-socket DDR5 node).
+    #[arg(long, default_value_t = 100.0)]
+    mem_bw_gbs: f64,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 // The comma-separated lists are parsed whole (items trimmed, empty items skipped), so clap
@@ -183,6 +221,34 @@ fn run_scaling(cmd: ScalingCmd) -> anyhow::Result<()> {
         }
         ScalingCmd::Plot { csv, out } => {
             for p in crate::scaling::harness::plot_csvs(&csv, &out)? {
+                println!("wrote {}", p.display());
+            }
+        }
+        ScalingCmd::Model(m) => {
+            for (name, v) in [
+                ("--bw-gbs", m.bw_gbs),
+                ("--latency-us", m.latency_us),
+                ("--mem-bw-gbs", m.mem_bw_gbs),
+            ] {
+                if !(v.is_finite() && v > 0.0) {
+                    anyhow::bail!("{name} {v}: must be a positive number");
+                }
+            }
+            let spec = crate::scaling::model_run::ModelSpec {
+                csv: m.csv,
+                config: m.config,
+                vis: m.vis as f64,
+                vis_per_node: m.vis_per_node as f64,
+                threads: m.threads.max(1),
+                max_nodes: m.max_nodes.max(1),
+                net: crate::scaling::model::Network {
+                    bw_bytes_s: m.bw_gbs * 1e9,
+                    latency_s: m.latency_us * 1e-6,
+                    mem_bytes_s: m.mem_bw_gbs * 1e9,
+                },
+                out: m.out,
+            };
+            for p in crate::scaling::model_run::run(&spec)? {
                 println!("wrote {}", p.display());
             }
         }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config::{
-    Backend, Cell, Config, ConfigError, Precision, Source, VerifyReference, WStacking,
+    Backend, Cell, Config, ConfigError, Precision, Reduction, Source, VerifyReference, WStacking,
 };
 
 /// Overrides of `[input]` and `[image]` keys (`rimager image` and `rimager verify`).
@@ -57,6 +57,9 @@ pub struct ImageOverrides {
     /// Do not write the PNG quick looks (image.png = false)
     #[arg(long)]
     no_png: bool,
+    /// image.reduction: slab (reduce-scatter and distributed FFT) or root (sum to rank 0)
+    #[arg(long, value_enum)]
+    reduction: Option<Reduction>,
 }
 
 impl ImageOverrides {
@@ -92,6 +95,7 @@ impl ImageOverrides {
         if self.no_png {
             image.png = false;
         }
+        set(&mut image.reduction, &self.reduction);
         cfg.validate()
     }
 }
@@ -134,6 +138,7 @@ mod tests {
             wstacking: Some(WStacking::Auto(AutoTag::Auto)),
             backend: Some(Backend::Auto),
             no_psf: true,
+            reduction: Some(Reduction::Root),
             ..Default::default()
         };
         cfg.input.source = Source::Simulate;
@@ -142,6 +147,7 @@ mod tests {
         assert_eq!(cfg.image.cell_arcsec, Cell::Arcsec(3.0));
         assert_eq!(cfg.image.wstacking, WStacking::Auto(AutoTag::Auto));
         assert_eq!(cfg.image.backend, Backend::Auto);
+        assert_eq!(cfg.image.reduction, Reduction::Root);
         assert!(!cfg.image.psf && cfg.image.png);
         assert_eq!(cfg.image.nx, 1024);
         let bad = ImageOverrides {

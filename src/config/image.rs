@@ -71,6 +71,28 @@ impl Backend {
     }
 }
 
+/// How the ranks' grids are combined (`image.reduction`, `--reduction`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Reduction {
+    /// Sum the occupied band of grid rows into rank 0, which transforms it alone.
+    Root,
+    /// Each rank owns a slab of grid rows (a reduce-scatter), a distributed FFT runs on all
+    /// ranks and the image is gathered to rank 0.
+    #[default]
+    Slab,
+}
+
+impl Reduction {
+    /// The name used in the configuration and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::Root => "root",
+            Reduction::Slab => "slab",
+        }
+    }
+}
+
 /// `[image]` section.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +148,9 @@ pub struct ImageConfig {
     /// Also write PNG quick looks of the image and PSF (`<output>.png`, `<output>-psf.png`).
     #[serde(default = "default_true")]
     pub png: bool,
+    /// How the grids of the ranks are combined before the transform.
+    #[serde(default)]
+    pub reduction: Reduction,
 }
 
 impl Default for ImageConfig {
@@ -147,6 +172,7 @@ impl Default for ImageConfig {
             wstacking: WStacking::default(),
             channels_out: default_channels_out(),
             png: true,
+            reduction: Reduction::default(),
         }
     }
 }

@@ -9,6 +9,9 @@ use mpi::environment::Universe;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::*;
 
+pub mod slab_fft;
+mod varcount;
+
 /// An element type the collectives can sum: any MPI-equivalent plain value (f32, f64, …).
 pub trait Reducible: mpi::traits::Equivalence + Copy + Default {}
 
@@ -36,6 +39,18 @@ pub enum DistError {
 /// Largest number of elements sent in one MPI call (counts are C ints).
 const MAX_MPI_COUNT: usize = 1 << 26;
 
+/// Default largest buffer, in elements, of one call of the varcount collectives (below 2³¹).
+const MAX_VARCOUNT: usize = 1 << 30;
+
+/// The varcount collectives' largest buffer: `RIMAGER_MPI_MAX_COUNT` where set to a number
+/// ≥ 64 (the tests lower it to make messages go in several rounds), else 2³⁰ elements.
+fn max_varcount() -> usize {
+    std::env::var("RIMAGER_MPI_MAX_COUNT")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .map_or(MAX_VARCOUNT, |n| n.clamp(64, MAX_VARCOUNT))
+}
+
 /// This process's place in the job.
 pub struct Dist {
     world: Option<SimpleCommunicator>,
@@ -45,6 +60,8 @@ pub struct Dist {
     bytes_reduced: std::cell::Cell<u64>,
     /// This rank's index on its node, found once (a collective).
     node_local: std::cell::OnceCell<usize>,
+    /// Largest buffer of one varcount collective call, elements.
+    max_count: usize,
     // Dropped last: finalises MPI.
     _universe: Option<Universe>,
 }
@@ -75,6 +92,7 @@ impl Dist {
             size,
             bytes_reduced: std::cell::Cell::new(0),
             node_local: std::cell::OnceCell::new(),
+            max_count: max_varcount(),
             _universe: Some(universe),
         })
     }
@@ -87,6 +105,7 @@ impl Dist {
             size: 1,
             bytes_reduced: std::cell::Cell::new(0),
             node_local: std::cell::OnceCell::new(),
+            max_count: MAX_VARCOUNT,
             _universe: None,
         }
     }

@@ -9,7 +9,7 @@ use super::context::{check_counts, fail_point, Run, Scalar};
 use super::error::ImagingError;
 use super::pass::{grid_pass, PassSpec, Target};
 use super::products::has_weight;
-use super::reduce::global_counts;
+use super::reduce::{global_counts, slab_image, Reduction};
 use crate::grid::{BackendReport, GridCounts, GridMode};
 use crate::metrics::{ReadPass, Stage};
 
@@ -78,14 +78,25 @@ pub struct ChannelImages {
     pub psf: Option<Vec<f64>>,
 }
 
-/// Reduces `backend`'s grid over ranks and transforms it on rank 0, scaled by `1 / sum_weights`
-/// of `counts`; the reduction, FFT and correction times go to `stages` (or all to one stage).
+/// Reduces `backend`'s grid over ranks and transforms it, scaled by `1 / sum_weights` of
+/// `counts`: on rank 0 alone ([`Reduction::ToRoot`], and any mode on one rank) or on every
+/// rank with the slab FFT ([`Reduction::Slab`]); the image on rank 0. The reduction (and the
+/// slab mode's transpose and gather), FFT and correction times go to `stages` (or all to one
+/// stage).
 fn reduce_and_transform<T: Scalar>(
     run: &mut Run,
     backend: &mut BoxedBackend<T>,
     counts: &GridCounts,
     stages: [Stage; 3],
 ) -> Result<Option<Vec<f64>>, ImagingError> {
+    let scale = 1.0 / counts.sum_weights;
+    if run.plan.reduction == Reduction::Slab && run.dist.size() > 1 {
+        let (img, t) = slab_image(run.dist, backend.as_mut(), &run.plan.geom, scale)?;
+        run.times.add(stages[0], t.reduce_s + t.transpose_s);
+        run.times.add(stages[1], t.fft_s);
+        run.times.add(stages[2], t.correct_s);
+        return Ok(img);
+    }
     let nu = run.plan.geom.nu;
     let t = std::time::Instant::now();
     run.plan.reduction.reduce(run.dist, backend.as_mut(), nu)?;
@@ -93,7 +104,7 @@ fn reduce_and_transform<T: Scalar>(
     if !run.dist.is_root() {
         return Ok(None);
     }
-    let (img, t) = backend.to_image(1.0 / counts.sum_weights)?;
+    let (img, t) = backend.to_image(scale)?;
     run.times.add(stages[1], t.fft_s);
     run.times.add(stages[2], t.correct_s);
     Ok(Some(img))

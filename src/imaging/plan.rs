@@ -222,7 +222,7 @@ impl ImagingPlan {
             chunk_rows: cfg.input.chunk_rows,
             cache_bytes: cfg.input.cache_mb.saturating_mul(1 << 20),
             backend: im.backend,
-            reduction: Reduction::ToRoot,
+            reduction: im.reduction.into(),
             gpu_sample_ms: cfg.metrics.gpu_sample_ms,
             output: im.output.clone(),
             png: im.png,

@@ -3,26 +3,101 @@
 //! [`Reduction::ToRoot`] sums every rank's grid into rank 0's, sending only the band of grid
 //! rows (v) that some rank wrote to: each rank finds its first and last non-zero row, the
 //! ranks agree on the union, and the rows outside it, zero on every rank, stay off the
-//! network. The result is the same as reducing every row. (A slab reduction with a
-//! distributed FFT is the planned second mode.)
+//! network. The result is the same as reducing every row.
+//!
+//! [`Reduction::Slab`] uses the same band, split into one slab of rows per rank: the ranks
+//! sum it with a reduce-scatter and transform it together with the slab-decomposed FFT of
+//! [`crate::dist::slab_fft`], and only the image reaches rank 0 ([`slab_image`]).
 use num_complex::Complex;
 use rayon::prelude::*;
 
 use super::error::ImagingError;
 use super::scalar::Scalar;
+use crate::dist::slab_fft::{SlabLayout, SlabTimes, SlabTransform};
 use crate::dist::Dist;
-use crate::grid::{GridCounts, GridRows};
+use crate::grid::{GridCounts, GridGeometry, GridRows};
 
 /// How the grids of the ranks are combined before the image transform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduction {
     /// Sum the occupied band of grid rows into rank 0, which transforms it.
     ToRoot,
+    /// Reduce-scatter the band into slabs of rows, transform with the distributed FFT and
+    /// gather the image to rank 0.
+    Slab,
+}
+
+impl From<crate::config::Reduction> for Reduction {
+    fn from(r: crate::config::Reduction) -> Self {
+        match r {
+            crate::config::Reduction::Root => Reduction::ToRoot,
+            crate::config::Reduction::Slab => Reduction::Slab,
+        }
+    }
+}
+
+/// The band of grid rows some rank wrote (`0..0` when no rank wrote any): the union over
+/// ranks of each rank's occupied rows.
+fn global_band<T: Scalar>(dist: &Dist, grid: &[Complex<T>], nu: usize) -> std::ops::Range<usize> {
+    let (lo, hi) = occupied_rows(grid, nu);
+    let hi = dist.all_max_f64(hi as f64) as usize;
+    let lo = dist.all_min_f64(lo as f64) as usize;
+    if lo < hi {
+        lo..hi
+    } else {
+        0..0
+    }
+}
+
+/// The slab mode's reduction and transform: sums the grids of `g` over the ranks slab by
+/// slab and transforms them on every rank with the distributed FFT, grid correction of
+/// `geom`'s kernel and `scale` included; the image on rank 0.
+pub fn slab_image<T: Scalar>(
+    dist: &Dist,
+    g: &mut dyn GridRows<T>,
+    geom: &GridGeometry,
+    scale: f64,
+) -> Result<(Option<Vec<f64>>, SlabTimes), ImagingError> {
+    let t = std::time::Instant::now();
+    let grid = g.host_grid()?;
+    let band = global_band(dist, grid, geom.nu);
+    let band_s = t.elapsed().as_secs_f64();
+    if dist.is_root() {
+        tracing::debug!(
+            "slab reduction of grid rows {band:?} of {} over {} rank(s)",
+            geom.nv,
+            dist.size()
+        );
+    }
+    let layout = SlabLayout::new(band, geom.nx, dist.size());
+    let corr_x = crate::kernel::correction(&geom.kernel, geom.nx, geom.nu);
+    let corr_y = crate::kernel::correction(&geom.kernel, geom.ny, geom.nv);
+    let tr = SlabTransform {
+        nu: geom.nu,
+        nv: geom.nv,
+        nx: geom.nx,
+        ny: geom.ny,
+        corr_x: &corr_x,
+        corr_y: &corr_y,
+        scale,
+    };
+    let (image, mut times) = crate::dist::slab_fft::slab_image(dist, grid, &layout, &tr);
+    times.reduce_s += band_s;
+    if dist.is_root() {
+        tracing::debug!(
+            "slab: band {band_s:.3} s, reduce {:.3} s, transpose + gather {:.3} s, FFT {:.3} s, correction {:.3} s (rank 0)",
+            times.reduce_s - band_s,
+            times.transpose_s,
+            times.fft_s,
+            times.correct_s
+        );
+    }
+    Ok((image, times))
 }
 
 impl Reduction {
-    /// Combines the grids of `g` (rows of `nu` cells) over the ranks of `dist`. With one rank
-    /// there is nothing to do, and the grid stays wherever the backend keeps it.
+    /// Sums the grids of `g` (rows of `nu` cells) over the ranks of `dist` into rank 0's. With
+    /// one rank there is nothing to do, and the grid stays wherever the backend keeps it.
     pub fn reduce<T: Scalar>(
         self,
         dist: &Dist,
@@ -30,7 +105,9 @@ impl Reduction {
         nu: usize,
     ) -> Result<(), ImagingError> {
         match self {
-            Reduction::ToRoot => reduce_band_to_root(dist, g, nu),
+            // The slab mode transforms as it reduces ([`slab_image`]); where a caller needs
+            // the whole grid on rank 0 it sums to rank 0.
+            Reduction::ToRoot | Reduction::Slab => reduce_band_to_root(dist, g, nu),
         }
     }
 }
@@ -45,10 +122,9 @@ fn reduce_band_to_root<T: Scalar>(
     }
     let grid = g.host_grid()?;
     let nv = grid.len() / nu.max(1);
-    let (lo, hi) = occupied_rows(grid, nu);
-    // Union over ranks (a rank with no data offers the empty band (nv, 0)).
-    let hi = dist.all_max_f64(hi as f64) as usize;
-    let lo = dist.all_min_f64(lo as f64) as usize;
+    // Union over ranks (a rank with no data offers the empty band).
+    let band = global_band(dist, grid, nu);
+    let (lo, hi) = (band.start, band.end);
     if lo < hi {
         if dist.is_root() {
             tracing::debug!(

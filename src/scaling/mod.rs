@@ -12,6 +12,8 @@
 //! The harness itself does not initialise MPI: it is a plain process that starts MPI jobs.
 pub mod csv;
 pub mod harness;
+pub mod model;
+pub mod model_run;
 pub mod plots;
 
 use std::path::PathBuf;
