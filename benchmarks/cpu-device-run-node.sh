@@ -37,7 +37,7 @@ case "$1" in
        --cases 1e-4:single,1e-6:double --tag cpu-node-wstack-2e6 || exit 1
     ;;
   fold)
-    $B --nrow 12500000 --ndft 8 --threads 1,4,16 --cases 1e-4:single --tag cpu-node-1e8-f32-fold || exit 1
+    $B --nrow 12500000 --ndft 8 --threads 1,16 --cases 1e-4:single --tag cpu-node-1e8-f32-fold || exit 1
     $B --nrow 1250000 --ndft 32 --threads 1,16 --cases 1e-4:single,1e-6:double --tag cpu-node-1e7-fold || exit 1
     $B --wstack --nrow 250000 --npix 2048 --cell-arcsec 10 --max-w-m 2000 --ndft 32 --threads 1,16 \
        --cases 1e-4:single,1e-6:double --tag cpu-node-wstack-2e6-fold || exit 1
