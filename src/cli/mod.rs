@@ -290,6 +290,38 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `rimager (rank r of n)` with several ranks, else `rimager`.
+fn who(rank: usize, size: usize) -> String {
+    if size > 1 {
+        format!("rimager (rank {rank} of {size})")
+    } else {
+        "rimager".to_string()
+    }
+}
+
+/// A panic anywhere (any thread) prints one error line with the panic's message and place,
+/// removes the temporary files, and ends the whole job (`MPI_Abort`), so no rank is left
+/// waiting in a collective for the one that panicked. Exit status 101, as for a Rust panic.
+fn install_panic_abort(dist: &Dist) {
+    let who = who(dist.rank(), dist.size());
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let line = format!("{who}: error: internal error (panic): {msg}{place}; ending the job\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+        crate::output::cleanup::remove_registered();
+        crate::dist::abort_world(101);
+    }));
+}
+
 /// The command line, or the exit code after clap has printed the help, the version or (as
 /// `rimager: error: …`) why the arguments are malformed.
 fn parse_args() -> Result<Cli, i32> {
@@ -328,15 +360,13 @@ pub fn main() -> i32 {
         Dist::single()
     };
     init_logging(dist.rank());
+    install_panic_abort(&dist);
+    crate::output::cleanup::install_signal_cleanup();
     crate::progress::enable(dist.is_root());
     match run(cli, &dist) {
         Ok(()) => 0,
         Err(e) => {
-            let who = if dist.size() > 1 {
-                format!("rimager (rank {} of {})", dist.rank(), dist.size())
-            } else {
-                "rimager".to_string()
-            };
+            let who = who(dist.rank(), dist.size());
             let mut msg = format!("{who}: error: {e}");
             for cause in e.chain().skip(1) {
                 msg += &format!("\n  caused by: {cause}");
@@ -344,6 +374,7 @@ pub fn main() -> i32 {
             // One write, so lines of several ranks do not interleave mid-line.
             let _ =
                 std::io::Write::write_all(&mut std::io::stderr(), format!("{msg}\n").as_bytes());
+            crate::output::cleanup::remove_registered();
             dist.abort(1)
         }
     }

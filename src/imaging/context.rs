@@ -58,13 +58,16 @@ pub fn check_counts(run: &Run, counts: &GridCounts) -> Result<(), ImagingError> 
     Ok(())
 }
 
-/// Fault injection for tests (`RIMAGER_TEST_FAIL_RANK=<rank>`): that rank fails here while
-/// the others wait in the next collective, so the abort path is exercised.
+/// Fault injection for tests (`RIMAGER_TEST_FAIL_RANK=<rank>`, or `<rank>:panic`): that
+/// rank fails (or panics) here while the others wait in the next collective, so the abort
+/// paths are exercised.
 pub fn fail_point(dist: &Dist) -> Result<(), ImagingError> {
-    let target = std::env::var("RIMAGER_TEST_FAIL_RANK")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok());
-    if target == Some(dist.rank()) {
+    let spec = std::env::var("RIMAGER_TEST_FAIL_RANK").unwrap_or_default();
+    let (rank, how) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+    if rank.parse::<usize>().ok() == Some(dist.rank()) {
+        if how == "panic" {
+            panic!("injected panic on rank {} (RIMAGER_TEST_FAIL_RANK)", dist.rank());
+        }
         return Err(ImagingError::Injected(dist.rank()));
     }
     Ok(())
