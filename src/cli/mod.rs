@@ -234,6 +234,22 @@ fn load(config: &Path, overrides: Option<&ImageOverrides>) -> anyhow::Result<Con
     Ok(cfg)
 }
 
+/// `--save-config` must not replace the input, a product of the run or the metrics file.
+fn check_save_config(cfg: &Config, path: &Path, metrics: Option<&Path>) -> anyhow::Result<()> {
+    use crate::imaging::outset::{check_paths, product_suffixes, with_suffix};
+    let mut outs = vec![("--save-config file".to_string(), path.to_path_buf())];
+    outs.extend(metrics.map(|m| ("metrics file".to_string(), m.to_path_buf())));
+    for sfx in product_suffixes(cfg) {
+        outs.push((format!("output {sfx}"), with_suffix(&cfg.image.output, sfx)));
+    }
+    let inputs: Vec<&Path> = match cfg.input.source {
+        crate::config::Source::File => vec![&cfg.input.path],
+        crate::config::Source::Simulate => vec![],
+    };
+    check_paths(&outs, &inputs)?;
+    Ok(())
+}
+
 /// Writes `cfg` as TOML to `path` (`--save-config`).
 fn save_config(cfg: &Config, path: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -264,6 +280,9 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
             save_config: save_to,
         } => {
             let cfg = load(&config, Some(&overrides))?;
+            if let Some(path) = &save_to {
+                check_save_config(&cfg, path, metrics.as_deref())?;
+            }
             if let Some(path) = save_to.filter(|_| dist.is_root()) {
                 save_config(&cfg, &path)?;
             }

@@ -91,6 +91,22 @@ pub enum ImagingError {
         /// The requested planes.
         channels_out: usize,
     },
+    /// The output set (paths, lock, space, commit).
+    #[error(transparent)]
+    OutputSet(#[from] super::outset::OutputSetError),
+    /// The image came out with non-finite pixels.
+    #[error(
+        "the image has {image} non-finite pixels and the PSF {psf} (sum of weights {sum_weights:e}): the grid \
+         overflowed; rescale the weights or use image.precision = \"double\"; nothing was written"
+    )]
+    NonFinite {
+        /// Non-finite image pixels.
+        image: usize,
+        /// Non-finite PSF pixels.
+        psf: usize,
+        /// Sum of the weights used.
+        sum_weights: f64,
+    },
     /// A failure injected for testing (`RIMAGER_TEST_FAIL_RANK`).
     #[error("injected failure on rank {0} (RIMAGER_TEST_FAIL_RANK)")]
     Injected(usize),
@@ -101,5 +117,25 @@ pub enum ImagingError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// Ranks disagree on the data, the settings or the plan (checked before collectives).
+    #[error(
+        "ranks disagree on the {what}: {field} is {root_value} on rank 0 but {value} on rank {}; every rank \
+         must image the same data with the same settings (this rank's data: {here})",
+        rank.map_or("?".to_string(), |r| r.to_string())
+    )]
+    Disagree {
+        /// "data", "settings" or "plan".
+        what: String,
+        /// The first rank that differs from rank 0.
+        rank: Option<usize>,
+        /// The value that differs.
+        field: String,
+        /// Rank 0's value.
+        root_value: String,
+        /// That rank's value.
+        value: String,
+        /// This rank's data.
+        here: String,
     },
 }
