@@ -191,7 +191,8 @@ fn run_scaling(cmd: ScalingCmd) -> anyhow::Result<()> {
 }
 
 /// Threads per rank: `image.threads`, else `RAYON_NUM_THREADS`, else `SLURM_CPUS_PER_TASK`,
-/// else every core.
+/// else every core; above the cores this process may run on, capped with a warning unless
+/// `image.force_threads`.
 fn thread_count(cfg: &Config) -> usize {
     let env = |k: &str| {
         std::env::var(k)
@@ -199,15 +200,26 @@ fn thread_count(cfg: &Config) -> usize {
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&n| n > 0)
     };
-    if cfg.image.threads > 0 {
-        cfg.image.threads
-    } else if let Some(n) = env("RAYON_NUM_THREADS").or_else(|| env("SLURM_CPUS_PER_TASK")) {
-        n
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (n, from) = if cfg.image.threads > 0 {
+        (cfg.image.threads, "image.threads")
+    } else if let Some(n) = env("RAYON_NUM_THREADS") {
+        (n, "RAYON_NUM_THREADS")
+    } else if let Some(n) = env("SLURM_CPUS_PER_TASK") {
+        (n, "SLURM_CPUS_PER_TASK")
     } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        (cores, "")
+    };
+    if n > cores && !cfg.image.force_threads {
+        tracing::warn!(
+            "{from} = {n} threads but this process may use {cores} core(s): using {cores} (set image.force_threads = \
+             true or --force-threads to use {n})"
+        );
+        return cores;
     }
+    n.min(crate::config::MAX_THREADS)
 }
 
 fn init_logging(rank: usize) {

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 pub use auto::{AutoTag, Cell, ParseAutoError, WStacking};
 pub use error::{ConfigError, FieldError};
-pub use image::{Backend, ImageConfig, Precision, Weighting, SINGLE_PRECISION_MIN_EPSILON};
+pub use image::{
+    Backend, ImageConfig, Precision, Weighting, MAX_NPIX, MAX_THREADS, SINGLE_PRECISION_MIN_EPSILON,
+};
 pub use input::{InputConfig, Source};
 pub use metrics::{
     MetricsConfig, DEFAULT_CPU_WATTS_PER_CORE, DEFAULT_GPU_WATTS, DEFAULT_KG_CO2_PER_KWH,

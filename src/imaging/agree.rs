@@ -41,7 +41,7 @@ pub fn data_fields(meta: &VisMeta) -> Vec<Named> {
 }
 
 /// The settings that decide the passes and the grids, as named values: every `[image]` key
-/// but `output`, `threads`, `backend` and `png`, and `input.source`, `input.chunk_rows`.
+/// but `output`, `threads`, `force_threads`, `backend` and `png`, and `input.source`, `input.chunk_rows`.
 pub fn settings_fields(cfg: &Config) -> Vec<Named> {
     let mut out = Vec::new();
     let mut add = |section: &str, value: Result<toml::Value, toml::ser::Error>, skip: &[&str]| {
@@ -59,7 +59,7 @@ pub fn settings_fields(cfg: &Config) -> Vec<Named> {
     add(
         "image",
         toml::Value::try_from(&cfg.image),
-        &["output", "threads", "backend", "png"],
+        &["output", "threads", "force_threads", "backend", "png"],
     );
     add("input", toml::Value::try_from(&cfg.input), &["path"]);
     out

@@ -50,8 +50,12 @@ pub fn check_counts(run: &Run, counts: &GridCounts) -> Result<(), ImagingError> 
         }
         if counts.invalid > 0 {
             warn!(
-                "{} samples with NaN/Inf values or weights <= 0 were skipped",
-                counts.invalid
+                "{}: {} samples with NaN/Inf in /vis or /uvw, or a /weight outside [{:e}, {:e}] (<= 0 included), \
+                 were skipped",
+                run.source.name(),
+                counts.invalid,
+                crate::vis::samples::MIN_WEIGHT,
+                crate::vis::samples::MAX_WEIGHT
             );
         }
     }

@@ -7,7 +7,7 @@ use super::error::ImagingError;
 use super::plan::{ImagingPlan, Precision};
 use super::products::ImageProducts;
 use super::outset::OutputSet;
-use super::{agree, mfs, source, weights, write, wstack};
+use super::{agree, memory, mfs, source, weights, write, wstack};
 use crate::config::Config;
 use crate::dist::Dist;
 use crate::metrics::{Stage, StageTimes};
@@ -84,6 +84,7 @@ pub fn run_image(
     agree::check(dist, "data", &here, &agree::data_fields(source.meta()))?;
     let plan = ImagingPlan::resolve(cfg, source.as_ref(), dist, &mut times)?;
     agree::check(dist, "plan", &here, &agree::plan_fields(&plan))?;
+    memory::check(&plan, source.meta().nchan(), dist)?;
     let products = image(&plan, dist, source.as_ref(), times)?;
     if let (Some(mut p), Some(set)) = (products, set) {
         let t = std::time::Instant::now();

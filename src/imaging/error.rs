@@ -107,6 +107,30 @@ pub enum ImagingError {
         /// Sum of the weights used.
         sum_weights: f64,
     },
+    /// The plan needs more memory than the node has available.
+    #[error(
+        "image.nx = {nx}, image.ny = {ny}: the {nu}x{nv} {precision} grids and the image need about {need_gib:.1} GiB \
+         per rank x {ranks} rank(s) on this node, but {avail_gib:.1} GiB is available (MemAvailable); choose a \
+         smaller image, fewer ranks per node or image.psf = false"
+    )]
+    Memory {
+        /// Image width.
+        nx: usize,
+        /// Image height.
+        ny: usize,
+        /// Grid width.
+        nu: usize,
+        /// Grid height.
+        nv: usize,
+        /// Grid precision.
+        precision: String,
+        /// Estimated GiB per rank.
+        need_gib: f64,
+        /// Ranks on this node.
+        ranks: usize,
+        /// Available GiB.
+        avail_gib: f64,
+    },
     /// A failure injected for testing (`RIMAGER_TEST_FAIL_RANK`).
     #[error("injected failure on rank {0} (RIMAGER_TEST_FAIL_RANK)")]
     Injected(usize),

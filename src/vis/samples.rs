@@ -4,12 +4,19 @@
 //!
 //! A sample is `(row, chan)` of a [`VisChunk`]; its coordinates in wavelengths are
 //! `(u, v, w) = uvw_m · ν / c`. It is used unless it is flagged, has a non-finite value,
-//! uvw or weight, has weight ≤ 0, or lies beyond the grid (|u·cell| or |v·cell| ≥ 1/2,
+//! uvw or weight, has a weight outside [`MIN_WEIGHT`, `MAX_WEIGHT`] (≤ 0, subnormal-prone or
+//! overflow-prone), or lies beyond the grid (|u·cell| or |v·cell| ≥ 1/2,
 //! finer than the pixel's Nyquist limit).
 use std::ops::Range;
 
 use super::VisChunk;
 use crate::constants::SPEED_OF_LIGHT_M_S;
+
+/// Smallest usable weight: below it float32 products lose their precision (subnormals), so
+/// the PSF peak would no longer be 1.
+pub const MIN_WEIGHT: f32 = 1e-30;
+/// Largest usable weight: above it sums of float32 grid cells could overflow.
+pub const MAX_WEIGHT: f32 = 1e25;
 
 /// What a sample contributes: its visibility (dirty image) or a unit visibility (PSF).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +34,7 @@ pub enum SampleStatus {
     Used,
     /// Flagged in the input.
     Flagged,
-    /// Non-finite value, uvw or weight, or weight ≤ 0.
+    /// Non-finite value, uvw or weight, or a weight outside [`MIN_WEIGHT`, `MAX_WEIGHT`].
     Invalid,
     /// Beyond the grid (|u·cell| or |v·cell| ≥ 1/2).
     Outside,
@@ -44,8 +51,7 @@ pub fn classify(chunk: &VisChunk, flat: usize, u: f64, v: f64, cell_rad: f64) ->
     let w = chunk.weight[flat];
     if !(vis.re.is_finite()
         && vis.im.is_finite()
-        && w.is_finite()
-        && w > 0.0
+        && (MIN_WEIGHT..=MAX_WEIGHT).contains(&w)
         && u.is_finite()
         && v.is_finite())
     {
@@ -94,13 +100,18 @@ pub fn for_each_sample(
         let [um, vm, wm] = chunk.uvw_m[row];
         for (ch, &s) in scale.iter().enumerate() {
             let flat = row * nchan + ch;
-            let (u, v) = (um * s, vm * s);
+            let (u, v, w) = (um * s, vm * s, wm * s);
+            let mut status = classify(chunk, flat, u, v, cell_rad);
+            // A non-finite w would poison every w-plane (and the image) with NaN.
+            if !w.is_finite() && status != SampleStatus::Flagged {
+                status = SampleStatus::Invalid;
+            }
             visit(Sample {
                 flat,
                 u_lambda: u,
                 v_lambda: v,
-                w_lambda: wm * s,
-                status: classify(chunk, flat, u, v, cell_rad),
+                w_lambda: w,
+                status,
             });
         }
     }
