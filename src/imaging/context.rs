@@ -76,3 +76,15 @@ pub fn fail_point(dist: &Dist) -> Result<(), ImagingError> {
     }
     Ok(())
 }
+
+/// Test hook (`RIMAGER_TEST_PAUSE_BEFORE_COMMIT_S=<seconds>`): rank 0 waits here with every
+/// product written under its temporary name, so tests can interrupt a run mid-write.
+pub fn pause_point() {
+    if let Some(s) = std::env::var("RIMAGER_TEST_PAUSE_BEFORE_COMMIT_S")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+    {
+        std::thread::sleep(std::time::Duration::from_secs_f64(s.min(600.0)));
+    }
+}

@@ -97,6 +97,7 @@ pub fn run_image(
         if let Some(path) = metrics_path {
             write::write_metrics(&set.staging(path), &p.metrics)?;
         }
+        super::context::pause_point();
         set.commit()?;
     }
     // Nobody leaves before rank 0 has written (or aborted the job).

@@ -2,7 +2,7 @@
 //! corrupt row) would otherwise shrink the pixel size by orders of magnitude without a word.
 //!
 //! Every rank histograms max(|u|, |v|) of its rows in logarithmic bins (8 per octave), the
-//! histograms are summed over ranks, and rows above twice the 99.9th percentile are isolated
+//! histograms are summed over ranks, and rows above twice the 99th percentile are isolated
 //! outliers: the extent is then the upper edge of the highest occupied bin below that bound
 //! (at most 9 % above the largest kept value, so every kept sample stays on the grid), and rank
 //! 0 warns with their number and the largest value. Without such rows the exact maximum is
@@ -74,7 +74,7 @@ impl UvHistogram {
             .iter()
             .position(|&c| {
                 acc += c;
-                acc >= 0.999 * total
+                acc >= 0.99 * total
             })
             .unwrap_or(NBINS - 1);
         let bound = 2.0 * upper_edge(q);
@@ -88,7 +88,7 @@ impl UvHistogram {
         if warn_as_root {
             warn!(
                 "image.cell_arcsec = \"auto\": {outliers} row(s) of {source} have max(|u|,|v|) above {bound:.4e} m \
-                 (twice the 99.9th percentile; largest {max_m:.4e} m): ignored as outliers when choosing the pixel \
+                 (twice the 99th percentile; largest {max_m:.4e} m): ignored as outliers when choosing the pixel \
                  size from {robust:.4e} m; their samples lie beyond the grid and are dropped"
             );
         }

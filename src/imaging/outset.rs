@@ -265,6 +265,34 @@ impl Lock {
     }
 }
 
+/// Removes `.<name>.part-*` and `.<name>.tmp-*` beside `path` (left by a run killed before its
+/// signal handler could remove them; called with the prefix lock held).
+fn sweep_stale(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let name = name.to_string_lossy();
+    let stems = [
+        format!(".{name}.part-"),
+        format!("..{name}.part-"),
+        format!(".{name}.tmp-"),
+    ];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let f = e.file_name();
+            let f = f.to_string_lossy();
+            if stems.iter().any(|s| f.starts_with(s.as_str())) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 /// The products of a run: final paths in commit order, the staged files, and the lock.
 #[derive(Debug)]
 pub struct OutputSet {
@@ -305,6 +333,10 @@ impl OutputSet {
             }
         }
         let lock = Lock::take(prefix)?;
+        // Holding the prefix, any temporary product file beside it is a killed run's.
+        for sfx in product_suffixes(cfg) {
+            sweep_stale(&with_suffix(prefix, sfx));
+        }
         let need = estimated_bytes(cfg);
         if let Some(free) = free_bytes(&dirs[dirs.len() - 1]) {
             if free < need {

@@ -15,7 +15,7 @@ pub fn hdf5_cause(path: &Path, err: &hdf5::Error) -> String {
     if path.is_dir() {
         return "it is a directory, not a file".into();
     }
-    if has("no space left") || has("errno = 28") {
+    if has("no space left") || has("errno = 28") || (has("write") || has("overflow")) && nearly_full(path) {
         return "no space left on the device (disk full)".into();
     }
     if has("permission denied") || has("errno = 13") || has("read-only file system") || has("errno = 30") {
@@ -54,4 +54,22 @@ fn first_line(text: &str) -> String {
         Some((i, _)) => format!("{}…", &line[..i]),
         None => line.to_string(),
     }
+}
+
+/// Whether the file system holding `path` has less than 1 MiB free (HDF5 reports a full disk
+/// as a failed write or an address overflow, without the errno).
+fn nearly_full(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs only writes the zeroed struct it is given.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid struct to fill.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    rc == 0 && (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) < 1 << 20
 }
