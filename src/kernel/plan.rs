@@ -217,7 +217,7 @@ mod tests {
         }
         assert_eq!(m, 1);
         assert_eq!(good_fft_size(usize::MAX, 64), usize::MAX);
-        for min in 1..3000 {
+        for min in 1usize..3000 {
             let brute = (min.div_ceil(32)..)
                 .map(|q| q * 32)
                 .find(|&n| {
