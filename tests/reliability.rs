@@ -318,6 +318,7 @@ fn bad_settings_are_named_and_nothing_is_written() {
         (&["--cell-arcsec", "banana"], &["--cell-arcsec", "banana"]),
         (&["--channels-out", "5"], &["image.channels_out", "5"]),
         (&["--threads", "999999"], &["--threads 999999"]),
+        (&["--source", "simulate", "--input", "x.h5"], &["--input x.h5", "--source simulate"]),
     ];
     for (extra, needles) in options {
         let r = c.image(1, extra, &[]);

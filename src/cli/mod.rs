@@ -393,6 +393,7 @@ pub fn main() -> i32 {
     init_logging(dist.rank());
     install_panic_abort(&dist);
     crate::output::cleanup::install_signal_cleanup();
+    crate::output::cleanup::install_crash_cleanup();
     crate::progress::enable(dist.is_root());
     match run(cli, &dist) {
         Ok(()) => 0,

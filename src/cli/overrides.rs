@@ -68,6 +68,14 @@ impl ImageOverrides {
                 *key = v.clone();
             }
         }
+        if let (Some(p), Some(Source::Simulate)) = (&self.input, self.source) {
+            return Err(ConfigError::Option {
+                flag: "--input".into(),
+                field: "input.path".into(),
+                value: p.display().to_string(),
+                reason: "a file is not read with --source simulate; give one of them".into(),
+            });
+        }
         let (input, image) = (&mut cfg.input, &mut cfg.image);
         set(&mut input.source, &self.source);
         if let Some(p) = &self.input {

@@ -10,7 +10,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::error::ImagingError;
 use crate::config::Config;
 use crate::output::cleanup::{register, Registered, TempFile};
 
@@ -88,14 +87,6 @@ pub enum OutputSetError {
         what: String,
         /// The path.
         path: PathBuf,
-    },
-    /// The output directory cannot be made or written.
-    #[error("output directory {path}: {reason}")]
-    Directory {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        reason: String,
     },
     /// Not enough free space for the estimated outputs.
     #[error(
@@ -304,7 +295,7 @@ pub struct OutputSet {
 impl OutputSet {
     /// Checks the products of `cfg` (and the metrics file) against the inputs, each other, the
     /// directory and its free space, then locks the prefix. Called on rank 0 before the run.
-    pub fn prepare(cfg: &Config, metrics: Option<&Path>) -> Result<Self, ImagingError> {
+    pub fn prepare(cfg: &Config, metrics: Option<&Path>) -> Result<Self, OutputSetError> {
         let prefix = &cfg.image.output;
         let mut finals: Vec<(String, PathBuf)> = Vec::new();
         if let Some(m) = metrics {
@@ -325,7 +316,8 @@ impl OutputSet {
                 _ => PathBuf::from("."),
             };
             if !dirs.contains(&d) {
-                std::fs::create_dir_all(&d).map_err(|source| ImagingError::OutputDir {
+                std::fs::create_dir_all(&d).map_err(|source| OutputSetError::Io {
+                    what: "cannot create output directory".into(),
                     path: d.clone(),
                     source,
                 })?;
@@ -344,8 +336,7 @@ impl OutputSet {
                     path: dirs[dirs.len() - 1].clone(),
                     free,
                     need,
-                }
-                .into());
+                });
             }
         }
         // The metrics file is committed after the products, before the image file.
@@ -383,7 +374,7 @@ impl OutputSet {
 
     /// Renames every written product over its final name, in order (products that were not
     /// written, e.g. no metrics asked for, are skipped); then releases the lock.
-    pub fn commit(self) -> Result<(), ImagingError> {
+    pub fn commit(self) -> Result<(), OutputSetError> {
         for (_, path, staged) in &self.items {
             if !staged.path().exists() {
                 continue;

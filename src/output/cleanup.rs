@@ -97,6 +97,31 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
+/// The line written on a crash (a fixed text: a signal handler may not format).
+static CRASH_LINE: &[u8] = b"rimager: error: fatal signal (segmentation fault, bus error or illegal instruction), most \
+likely inside the HDF5 library reading a corrupt file; temporary files removed\n";
+
+extern "C" fn on_crash(sig: libc::c_int) {
+    // SAFETY: write(2) is async-signal-safe; the buffer is a static byte string.
+    unsafe {
+        libc::write(2, CRASH_LINE.as_ptr().cast(), CRASH_LINE.len());
+    }
+    on_signal(sig);
+}
+
+/// Installs handlers for SIGSEGV, SIGBUS and SIGILL (crashes in C libraries on corrupt input):
+/// one error line, the registered files removed, then the default action (a core dump where
+/// enabled, and `mpirun` ends the job).
+pub fn install_crash_cleanup() {
+    for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL] {
+        // SAFETY: `on_crash` only uses async-signal-safe calls (write, atomics, unlink,
+        // signal, raise); installing it with signal(2) has no other effect.
+        unsafe {
+            libc::signal(sig, on_crash as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        }
+    }
+}
+
 /// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove the registered files, then
 /// end the process by the same signal (so exit statuses and `mpirun`'s handling are unchanged).
 pub fn install_signal_cleanup() {

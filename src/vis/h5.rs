@@ -185,6 +185,15 @@ impl VisReader {
             ));
         }
         let nchan = fshape[0];
+        // A corrupt header can claim any size: refuse sizes no real file has before anything
+        // is allocated from them.
+        if nchan > 1 << 24 || nrow.checked_mul(nchan).is_none_or(|n| n > 1 << 50) {
+            return Err(layout(
+                path,
+                "dataset /freq",
+                format!("{nrow} rows x {nchan} channels is beyond the supported size (at most 2^24 channels, 2^50 samples)"),
+            ));
+        }
         for (name, d) in [("vis", &vis), ("weight", &weight)] {
             if d.shape() != [nrow, nchan] {
                 return Err(layout(
