@@ -43,8 +43,22 @@ fn key_value() -> impl Strategy<Value = (String, String)> {
         (0i64..=70).prop_map(|e| format!("{}", 1i128 << e.min(62))),
         any::<f64>().prop_map(|v| format!("{v:?}")),
         prop::sample::select(vec![
-            "nan", "inf", "-inf", "0", "-0.0", "1e308", "\"auto\"", "\"\"", "true", "false", "[]", "{}",
-            "\"single\"", "\"x\"", "9223372036854775807", "-9223372036854775808",
+            "nan",
+            "inf",
+            "-inf",
+            "0",
+            "-0.0",
+            "1e308",
+            "\"auto\"",
+            "\"\"",
+            "true",
+            "false",
+            "[]",
+            "{}",
+            "\"single\"",
+            "\"x\"",
+            "9223372036854775807",
+            "-9223372036854775808",
         ])
         .prop_map(str::to_string),
     ];
@@ -123,7 +137,10 @@ fn clean_outcome(r: &common::cli::Run) -> Result<(), String> {
     if r.ok() {
         return Ok(());
     }
-    let line = r.stderr.lines().find(|l| l.starts_with("rimager") && l.contains("error:"));
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("rimager") && l.contains("error:"));
     match line {
         Some(l) if l.contains("c.h5") || l.contains("fatal signal") => Ok(()),
         _ => Err(format!("no error line naming the file: {r}")),

@@ -111,10 +111,7 @@ fn write_vis(path: &Path, spec: &VisSpec) {
     let mut chunk = VisChunk::default();
     for r in 0..spec.nrow {
         let k = 3 * r as u64;
-        let (rad, th) = (
-            500.0 * unit(k).sqrt(),
-            std::f64::consts::TAU * unit(k + 1),
-        );
+        let (rad, th) = (500.0 * unit(k).sqrt(), std::f64::consts::TAU * unit(k + 1));
         let mut uvw = [rad * th.cos(), rad * th.sin(), 20.0 * unit(k + 2) - 10.0];
         (spec.edit_uvw)(r, &mut uvw);
         chunk.uvw_m.push(uvw);
@@ -186,7 +183,14 @@ impl Case {
 
 /// `mpirun -n 1 rimager a… : -n 1 rimager b…` (two ranks with different arguments).
 fn mpmd(a: &[&str], b: &[&str]) -> Run {
-    let mut full: Vec<&str> = vec!["--oversubscribe", "-x", "RAYON_NUM_THREADS", "-n", "1", RIMAGER];
+    let mut full: Vec<&str> = vec![
+        "--oversubscribe",
+        "-x",
+        "RAYON_NUM_THREADS",
+        "-n",
+        "1",
+        RIMAGER,
+    ];
     full.extend_from_slice(a);
     full.extend_from_slice(&[":", "-n", "1", RIMAGER]);
     full.extend_from_slice(b);
@@ -232,7 +236,14 @@ fn ranks_with_different_phase_centres_are_refused() {
     let a = ["image", "--config", s(&c.cfg)];
     let b = ["image", "--config", s(&c.cfg), "--input", s(&other)];
     let r = mpmd(&a, &b);
-    assert_error(&r, &["ranks disagree on the data", "phase_centre_ra_deg", "rank 1"]);
+    assert_error(
+        &r,
+        &[
+            "ranks disagree on the data",
+            "phase_centre_ra_deg",
+            "rank 1",
+        ],
+    );
     assert_unchanged(c.dir.path(), &before);
 }
 
@@ -287,20 +298,64 @@ fn bad_settings_are_named_and_nothing_is_written() {
     let edits: &[(&str, &str, &[&str])] = &[
         ("nx = 64", "nx = 7", &["image.nx", "7"]),
         ("ny = 64", "ny = 63", &["image.ny", "63"]),
-        ("nx = 64", "nx = 100000000000000", &["image.nx", "100000000000000"]),
+        (
+            "nx = 64",
+            "nx = 100000000000000",
+            &["image.nx", "100000000000000"],
+        ),
         ("epsilon = 1e-4", "epsilon = 0.0", &["image.epsilon"]),
         ("epsilon = 1e-4", "epsilon = nan", &["image.epsilon", "NaN"]),
-        ("cell_arcsec = 20.0", "cell_arcsec = -1.0", &["image.cell_arcsec", "-1"]),
-        ("threads = 1", "threads = 1000000", &["image.threads", "1000000"]),
-        ("chunk_rows = 200", "chunk_rows = 0", &["input.chunk_rows", "0"]),
-        ("chunk_rows = 200", "chunk_rows = 100000000000", &["input.chunk_rows"]),
-        ("threads = 1", "threads = 1\ntile_size = 7", &["image.tile_size", "7"]),
-        ("threads = 1", "threads = 1\nrobust = 5.0", &["image.robust", "5"]),
-        ("threads = 1", "threads = 1\ntaper_arcsec = -1.0", &["image.taper_arcsec"]),
-        ("threads = 1", "threads = 1\nchannels_out = 0", &["image.channels_out"]),
+        (
+            "cell_arcsec = 20.0",
+            "cell_arcsec = -1.0",
+            &["image.cell_arcsec", "-1"],
+        ),
+        (
+            "threads = 1",
+            "threads = 1000000",
+            &["image.threads", "1000000"],
+        ),
+        (
+            "chunk_rows = 200",
+            "chunk_rows = 0",
+            &["input.chunk_rows", "0"],
+        ),
+        (
+            "chunk_rows = 200",
+            "chunk_rows = 100000000000",
+            &["input.chunk_rows"],
+        ),
+        (
+            "threads = 1",
+            "threads = 1\ntile_size = 7",
+            &["image.tile_size", "7"],
+        ),
+        (
+            "threads = 1",
+            "threads = 1\nrobust = 5.0",
+            &["image.robust", "5"],
+        ),
+        (
+            "threads = 1",
+            "threads = 1\ntaper_arcsec = -1.0",
+            &["image.taper_arcsec"],
+        ),
+        (
+            "threads = 1",
+            "threads = 1\nchannels_out = 0",
+            &["image.channels_out"],
+        ),
         ("threads = 1", "threads = 1\nnxx = 5", &["nxx", "bad.toml"]),
-        ("threads = 1", "threads = 1\nprecision = \"single\"\nepsilon = 1e-9", &["epsilon"]),
-        ("threads = 1", "threads = 1\nwstacking = \"maybe\"", &["wstacking"]),
+        (
+            "threads = 1",
+            "threads = 1\nprecision = \"single\"\nepsilon = 1e-9",
+            &["epsilon"],
+        ),
+        (
+            "threads = 1",
+            "threads = 1\nwstacking = \"maybe\"",
+            &["wstacking"],
+        ),
         ("[image]", "[image", &["bad.toml"]),
     ];
     for (from, to, needles) in edits {
@@ -313,12 +368,18 @@ fn bad_settings_are_named_and_nothing_is_written() {
     }
     let options: &[(&[&str], &[&str])] = &[
         (&["--ny", "9"], &["command-line option --ny 9", "image.ny"]),
-        (&["--nx", "4000000000", "--ny", "4000000000"], &["--nx", "4000000000"]),
+        (
+            &["--nx", "4000000000", "--ny", "4000000000"],
+            &["--nx", "4000000000"],
+        ),
         (&["--epsilon", "2"], &["command-line option --epsilon 2"]),
         (&["--cell-arcsec", "banana"], &["--cell-arcsec", "banana"]),
         (&["--channels-out", "5"], &["image.channels_out", "5"]),
         (&["--threads", "999999"], &["--threads 999999"]),
-        (&["--source", "simulate", "--input", "x.h5"], &["--input x.h5", "--source simulate"]),
+        (
+            &["--source", "simulate", "--input", "x.h5"],
+            &["--input x.h5", "--source simulate"],
+        ),
     ];
     for (extra, needles) in options {
         let r = c.image(1, extra, &[]);
@@ -374,7 +435,10 @@ fn bad_visibility_files_are_named() {
     edited_copy(&good, &p("novis.h5"), |f| f.unlink("vis").unwrap());
     edited_copy(&good, &p("uvw2.h5"), |f| {
         f.unlink("uvw").unwrap();
-        f.new_dataset::<f64>().shape([300, 2]).create("uvw").unwrap();
+        f.new_dataset::<f64>()
+            .shape([300, 2])
+            .create("uvw")
+            .unwrap();
     });
     let freq = |name: &str, v: f64| {
         edited_copy(&good, &p(name), |f| {
@@ -385,22 +449,39 @@ fn bad_visibility_files_are_named() {
     freq("fneg.h5", -1.0);
     freq("fhuge.h5", 1e30);
     edited_copy(&good, &p("dec.h5"), |f| {
-        f.attr("phase_centre_dec_deg").unwrap().write_scalar(&95.0).unwrap();
+        f.attr("phase_centre_dec_deg")
+            .unwrap()
+            .write_scalar(&95.0)
+            .unwrap();
     });
     edited_copy(&good, &p("ra.h5"), |f| {
-        f.attr("phase_centre_ra_deg").unwrap().write_scalar(&f64::NAN).unwrap();
+        f.attr("phase_centre_ra_deg")
+            .unwrap()
+            .write_scalar(&f64::NAN)
+            .unwrap();
     });
     edited_copy(&good, &p("visf.h5"), |f| {
         f.unlink("vis").unwrap();
-        f.new_dataset::<f32>().shape([300, 2]).create("vis").unwrap();
+        f.new_dataset::<f32>()
+            .shape([300, 2])
+            .create("vis")
+            .unwrap();
     });
     edited_copy(&good, &p("flagshape.h5"), |f| {
-        f.new_dataset::<u8>().shape([300, 3]).create("flag").unwrap();
+        f.new_dataset::<u8>()
+            .shape([300, 3])
+            .create("flag")
+            .unwrap();
     });
     edited_copy(&good, &p("flagfloat.h5"), |f| {
-        f.new_dataset::<f32>().shape([300, 2]).create("flag").unwrap();
+        f.new_dataset::<f32>()
+            .shape([300, 2])
+            .create("flag")
+            .unwrap();
     });
-    edited_copy(&good, &p("notel.h5"), |f| f.delete_attr("telescope").unwrap());
+    edited_copy(&good, &p("notel.h5"), |f| {
+        f.delete_attr("telescope").unwrap()
+    });
     let before = c.good_run();
     let cases: &[(&str, &[&str])] = &[
         ("missing.h5", &["missing.h5", "does not exist"]),
@@ -411,7 +492,10 @@ fn bad_visibility_files_are_named() {
         ("uvw2.h5", &["uvw2.h5", "/uvw", "[300, 2]"]),
         ("fnan.h5", &["fnan.h5", "/freq", "NaN"]),
         ("fneg.h5", &["fneg.h5", "/freq", "-1"]),
-        ("fhuge.h5", &["fhuge.h5", "/freq", "1000000000000000000000000000000"]),
+        (
+            "fhuge.h5",
+            &["fhuge.h5", "/freq", "1000000000000000000000000000000"],
+        ),
         ("dec.h5", &["dec.h5", "phase_centre_dec_deg", "95"]),
         ("ra.h5", &["ra.h5", "phase_centre_ra_deg", "NaN"]),
         ("visf.h5", &["visf.h5", "/vis", "complex64"]),
@@ -443,7 +527,10 @@ fn info_names_truncated_and_foreign_files() {
     let r = rimager(&["info", s(&t)], &[]);
     assert_error(&r, &["t.h5", "truncated"]);
     let x = write_file(c.dir.path(), "x.h5", "plain text");
-    assert_error(&rimager(&["info", s(&x)], &[]), &["x.h5", "not an HDF5 file"]);
+    assert_error(
+        &rimager(&["info", s(&x)], &[]),
+        &["x.h5", "not an HDF5 file"],
+    );
     assert_error(&rimager(&["info", s(&c.path("in"))], &[]), &["directory"]);
 }
 
@@ -461,7 +548,15 @@ fn verify_refuses_an_image_of_other_data() {
     );
     let img = with_suffix(&c.out, ".h5");
     let r = rimager(
-        &["verify", "--config", s(&c.cfg), "--image", s(&img), "--input", s(&other)],
+        &[
+            "verify",
+            "--config",
+            s(&c.cfg),
+            "--image",
+            s(&img),
+            "--input",
+            s(&other),
+        ],
         &[],
     );
     assert_error(&r, &["was not made from", "phase_centre_ra_deg", "12"]);
@@ -474,7 +569,15 @@ fn verify_refuses_an_image_of_other_data() {
         },
     );
     let r = rimager(
-        &["verify", "--config", s(&c.cfg), "--image", s(&img), "--input", s(&short)],
+        &[
+            "verify",
+            "--config",
+            s(&c.cfg),
+            "--image",
+            s(&img),
+            "--input",
+            s(&short),
+        ],
         &[],
     );
     assert_error(&r, &["number of samples", "598", "600"]);
@@ -509,7 +612,8 @@ fn a_nan_w_with_w_stacking_is_skipped_not_a_nan_image() {
         ..Default::default()
     });
     let r = c.image(2, &["--wstacking", "true"], &[]);
-    r.assert_ok().assert_stderr_has(&["were skipped", "good.h5"]);
+    r.assert_ok()
+        .assert_stderr_has(&["were skipped", "good.h5"]);
     let img = image_is_finite(&c.out);
     assert_eq!(img.info.vis_invalid, 4);
     assert!(img.info.wstacking);
@@ -529,7 +633,8 @@ fn absurd_weights_are_skipped_and_counted() {
         ..Default::default()
     });
     let r = c.image(2, &[], &[]);
-    r.assert_ok().assert_stderr_has(&["were skipped", "/weight"]);
+    r.assert_ok()
+        .assert_stderr_has(&["were skipped", "/weight"]);
     let img = image_is_finite(&c.out);
     let odd7 = (0..300).filter(|r| r % 2 == 1 && r % 7 == 0).count() as u64;
     assert_eq!(img.info.vis_invalid, 2 * (150 + odd7));
@@ -578,7 +683,11 @@ fn an_outlier_baseline_does_not_collapse_auto_cell() {
         .assert_stderr_has(&["outlier", "1.0000e9", "good.h5"]);
     let img = image_is_finite(&c.out);
     let ratio = img.info.cell_arcsec / cell;
-    assert!((0.9..=1.0 + 1e-9).contains(&ratio), "cell {} vs {cell}", img.info.cell_arcsec);
+    assert!(
+        (0.9..=1.0 + 1e-9).contains(&ratio),
+        "cell {} vs {cell}",
+        img.info.cell_arcsec
+    );
     assert_eq!(img.info.vis_outside, 2);
 }
 
@@ -596,13 +705,25 @@ fn outputs_that_would_destroy_data_are_refused() {
     let before_dirs = c.snapshot();
     assert_eq!(before_dirs, before);
     let cases: &[(Vec<&str>, &[&str])] = &[
-        (vec!["--output", s(&in_prefix)], &["is the input file", "good.h5"]),
+        (
+            vec!["--output", s(&in_prefix)],
+            &["is the input file", "good.h5"],
+        ),
         (vec!["--metrics", s(&h5)], &["img.h5", "metrics file"]),
         (vec!["--metrics", s(&c.vis)], &["is the input file"]),
-        (vec!["--metrics", s(&c.cfg)], &["is the input file", "c.toml"]),
+        (
+            vec!["--metrics", s(&c.cfg)],
+            &["is the input file", "c.toml"],
+        ),
         (vec!["--metrics", s(&mdir)], &["existing directory"]),
-        (vec!["--output", s(&odir)], &["existing directory", "dir.h5"]),
-        (vec!["--save-config", s(&c.vis)], &["--save-config", "is the input file"]),
+        (
+            vec!["--output", s(&odir)],
+            &["existing directory", "dir.h5"],
+        ),
+        (
+            vec!["--save-config", s(&c.vis)],
+            &["--save-config", "is the input file"],
+        ),
         (vec!["--save-config", s(&h5)], &["--save-config", "img.h5"]),
     ];
     for (extra, needles) in cases {
@@ -647,7 +768,13 @@ fn a_missing_metrics_directory_is_made_and_the_set_is_complete() {
     let names = listing(&c.path("out"));
     assert_eq!(
         names,
-        ["img-psf.fits", "img-psf.png", "img.fits", "img.h5", "img.png"],
+        [
+            "img-psf.fits",
+            "img-psf.png",
+            "img.fits",
+            "img.h5",
+            "img.png"
+        ],
         "{names:?}"
     );
 }
@@ -684,7 +811,15 @@ fn a_held_prefix_is_refused_and_a_stale_lock_is_taken_over() {
 #[test]
 fn concurrent_runs_on_one_prefix_never_mix_outputs() {
     let c = Case::new();
-    let args = ["--oversubscribe", "-n", "2", RIMAGER, "image", "--config", s(&c.cfg)];
+    let args = [
+        "--oversubscribe",
+        "-n",
+        "2",
+        RIMAGER,
+        "image",
+        "--config",
+        s(&c.cfg),
+    ];
     let env = [("RIMAGER_TEST_PAUSE_BEFORE_COMMIT_S", "1")];
     let (a, b) = std::thread::scope(|sc| {
         let a = sc.spawn(|| run_with_timeout("mpirun", &args, &env, Duration::from_secs(60)));
@@ -701,7 +836,13 @@ fn concurrent_runs_on_one_prefix_never_mix_outputs() {
     }
     assert_eq!(
         listing(&c.path("out")),
-        ["img-psf.fits", "img-psf.png", "img.fits", "img.h5", "img.png"]
+        [
+            "img-psf.fits",
+            "img-psf.png",
+            "img.fits",
+            "img.h5",
+            "img.png"
+        ]
     );
     image_is_finite(&c.out);
 }
@@ -715,7 +856,13 @@ fn interrupt_while_writing(sig: &str) {
     let mut child = {
         let _g = hdf5_write_guard();
         Command::new("mpirun")
-            .args(["--oversubscribe", "-n", "2", "-x", "RIMAGER_TEST_PAUSE_BEFORE_COMMIT_S"])
+            .args([
+                "--oversubscribe",
+                "-n",
+                "2",
+                "-x",
+                "RIMAGER_TEST_PAUSE_BEFORE_COMMIT_S",
+            ])
             .args([RIMAGER, "image", "--config", s(&c.cfg)])
             .env("RIMAGER_TEST_PAUSE_BEFORE_COMMIT_S", "30")
             .env("RAYON_NUM_THREADS", "1")

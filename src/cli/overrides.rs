@@ -114,14 +114,22 @@ impl ImageOverrides {
             (o.chunk_rows.is_some(), "input.chunk_rows", "--chunk-rows"),
             (o.nx.is_some(), "image.nx", "--nx"),
             (o.ny.is_some(), "image.ny", "--ny"),
-            (o.cell_arcsec.is_some(), "image.cell_arcsec", "--cell-arcsec"),
+            (
+                o.cell_arcsec.is_some(),
+                "image.cell_arcsec",
+                "--cell-arcsec",
+            ),
             (o.epsilon.is_some(), "image.epsilon", "--epsilon"),
             (o.precision.is_some(), "image.precision", "--precision"),
             (o.backend.is_some(), "image.backend", "--backend"),
             (o.threads.is_some(), "image.threads", "--threads"),
             (o.output.is_some(), "image.output", "--output"),
             (o.wstacking.is_some(), "image.wstacking", "--wstacking"),
-            (o.channels_out.is_some(), "image.channels_out", "--channels-out"),
+            (
+                o.channels_out.is_some(),
+                "image.channels_out",
+                "--channels-out",
+            ),
         ]
         .into_iter()
         .filter(|g| g.0)

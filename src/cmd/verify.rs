@@ -123,11 +123,26 @@ fn same_data(
     let nvis = (meta.nrow * meta.nchan()) as u64;
     let counted = info.vis_used + info.vis_flagged + info.vis_invalid + info.vis_outside;
     let checks: [(&'static str, f64, f64, bool); 5] = [
-        ("phase_centre_ra_deg", info.phase_centre_ra_deg, meta.phase_centre_ra_deg, true),
-        ("phase_centre_dec_deg", info.phase_centre_dec_deg, meta.phase_centre_dec_deg, true),
+        (
+            "phase_centre_ra_deg",
+            info.phase_centre_ra_deg,
+            meta.phase_centre_ra_deg,
+            true,
+        ),
+        (
+            "phase_centre_dec_deg",
+            info.phase_centre_dec_deg,
+            meta.phase_centre_dec_deg,
+            true,
+        ),
         ("lowest frequency (Hz)", info.freq_min_hz, fmin, true),
         ("highest frequency (Hz)", info.freq_max_hz, fmax, true),
-        ("number of samples", counted as f64, nvis as f64, counted > 0),
+        (
+            "number of samples",
+            counted as f64,
+            nvis as f64,
+            counted > 0,
+        ),
     ];
     for (field, a, b, applies) in checks {
         if applies && !close(a, b) {
@@ -157,7 +172,12 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
     let source = crate::imaging::source::open(cfg)?;
     let source = source.as_ref();
     let meta = source.meta();
-    same_data(info, meta, &image_path.display().to_string(), &source.name())?;
+    same_data(
+        info,
+        meta,
+        &image_path.display().to_string(),
+        &source.name(),
+    )?;
     let pixels = choose_pixels(
         nx,
         ny,

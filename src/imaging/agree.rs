@@ -25,7 +25,11 @@ fn hash_value(text: &str) -> f64 {
 /// The data's metadata as named values.
 pub fn data_fields(meta: &VisMeta) -> Vec<Named> {
     let (fmin, fmax) = meta.freq_range_hz();
-    let freqs: Vec<String> = meta.freq_hz.iter().map(|f| f.to_bits().to_string()).collect();
+    let freqs: Vec<String> = meta
+        .freq_hz
+        .iter()
+        .map(|f| f.to_bits().to_string())
+        .collect();
     vec![
         ("nrow (rows of the data)".into(), meta.nrow as f64),
         ("nchan (channels)".into(), meta.nchan() as f64),

@@ -70,7 +70,10 @@ pub fn fail_point(dist: &Dist) -> Result<(), ImagingError> {
     let (rank, how) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
     if rank.parse::<usize>().ok() == Some(dist.rank()) {
         if how == "panic" {
-            panic!("injected panic on rank {} (RIMAGER_TEST_FAIL_RANK)", dist.rank());
+            panic!(
+                "injected panic on rank {} (RIMAGER_TEST_FAIL_RANK)",
+                dist.rank()
+            );
         }
         return Err(ImagingError::Injected(dist.rank()));
     }

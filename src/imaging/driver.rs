@@ -4,9 +4,9 @@ use std::path::Path;
 
 use super::context::Run;
 use super::error::ImagingError;
+use super::outset::OutputSet;
 use super::plan::{ImagingPlan, Precision};
 use super::products::ImageProducts;
-use super::outset::OutputSet;
 use super::{agree, memory, mfs, source, weights, write, wstack};
 use crate::config::Config;
 use crate::dist::Dist;

@@ -38,11 +38,15 @@ pub fn available_bytes() -> Option<f64> {
 
 /// Ranks on this node, from the launcher's environment (1 where it does not say).
 fn ranks_on_node() -> usize {
-    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(1)
+    [
+        "OMPI_COMM_WORLD_LOCAL_SIZE",
+        "MPI_LOCALNRANKS",
+        "SLURM_NTASKS_PER_NODE",
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
+    .filter(|&n| n > 0)
+    .unwrap_or(1)
 }
 
 /// Fails when the estimate for all ranks on this node exceeds its available memory.

@@ -47,7 +47,9 @@ pub fn product_suffixes(cfg: &Config) -> Vec<&'static str> {
 /// Estimated bytes of every product of `cfg` (images as float32, twice: HDF5 and FITS).
 pub fn estimated_bytes(cfg: &Config) -> u64 {
     let im = &cfg.image;
-    let plane = (im.nx as u64).saturating_mul(im.ny as u64).saturating_mul(4);
+    let plane = (im.nx as u64)
+        .saturating_mul(im.ny as u64)
+        .saturating_mul(4);
     let planes = (1 + u64::from(im.channels_out > 1) * im.channels_out as u64)
         .saturating_mul(1 + u64::from(im.psf));
     // HDF5 + FITS copies, plus headers, PNGs and metrics.
@@ -238,7 +240,14 @@ impl Lock {
                         prefix: prefix.to_path_buf(),
                         lock: path.clone(),
                         holder: match pid {
-                            Some(p) => format!("process {p} on {}", if same_host { "this host" } else { "another host" }),
+                            Some(p) => format!(
+                                "process {p} on {}",
+                                if same_host {
+                                    "this host"
+                                } else {
+                                    "another host"
+                                }
+                            ),
                             None => "holder unknown".into(),
                         },
                     });
@@ -349,7 +358,10 @@ impl OutputSet {
         let items = finals
             .into_iter()
             .map(|(what, path)| {
-                let name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_os_string())
+                    .unwrap_or_default();
                 let mut tmp = std::ffi::OsString::from(".");
                 tmp.push(name);
                 tmp.push(format!(".part-{pid}"));
@@ -357,10 +369,7 @@ impl OutputSet {
                 (what, path, staged)
             })
             .collect();
-        Ok(Self {
-            items,
-            _lock: lock,
-        })
+        Ok(Self { items, _lock: lock })
     }
 
     /// The staging path of the product whose final path is `path` (`path` itself if it is

@@ -98,7 +98,8 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 /// The line written on a crash (a fixed text: a signal handler may not format).
-static CRASH_LINE: &[u8] = b"rimager: error: fatal signal (segmentation fault, bus error or illegal instruction), most \
+static CRASH_LINE: &[u8] =
+    b"rimager: error: fatal signal (segmentation fault, bus error or illegal instruction), most \
 likely inside the HDF5 library reading a corrupt file; temporary files removed\n";
 
 extern "C" fn on_crash(sig: libc::c_int) {
@@ -117,7 +118,10 @@ pub fn install_crash_cleanup() {
         // SAFETY: `on_crash` only uses async-signal-safe calls (write, atomics, unlink,
         // signal, raise); installing it with signal(2) has no other effect.
         unsafe {
-            libc::signal(sig, on_crash as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            libc::signal(
+                sig,
+                on_crash as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
         }
     }
 }
@@ -129,7 +133,10 @@ pub fn install_signal_cleanup() {
         // SAFETY: `on_signal` only uses async-signal-safe calls (atomics, unlink, signal,
         // raise); installing it with signal(2) has no other effect.
         unsafe {
-            libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
         }
     }
 }

@@ -156,7 +156,11 @@ impl VisReader {
             });
         }
         if path.is_dir() {
-            return Err(layout(path, "the path", "is a directory, not a visibility file"));
+            return Err(layout(
+                path,
+                "the path",
+                "is a directory, not a visibility file",
+            ));
         }
         let file = hdf5::File::open(path).map_err(h5err(path, "opening as HDF5"))?;
         let ds = |name: &str| {

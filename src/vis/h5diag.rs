@@ -15,10 +15,17 @@ pub fn hdf5_cause(path: &Path, err: &hdf5::Error) -> String {
     if path.is_dir() {
         return "it is a directory, not a file".into();
     }
-    if has("no space left") || has("errno = 28") || (has("write") || has("overflow")) && nearly_full(path) {
+    if has("no space left")
+        || has("errno = 28")
+        || (has("write") || has("overflow")) && nearly_full(path)
+    {
         return "no space left on the device (disk full)".into();
     }
-    if has("permission denied") || has("errno = 13") || has("read-only file system") || has("errno = 30") {
+    if has("permission denied")
+        || has("errno = 13")
+        || has("read-only file system")
+        || has("errno = 30")
+    {
         return "permission denied (or a read-only file system)".into();
     }
     if has("unable to lock file") {
@@ -28,7 +35,10 @@ pub fn hdf5_cause(path: &Path, err: &hdf5::Error) -> String {
         return "the file is truncated (shorter than its HDF5 superblock says)".into();
     }
     if has("filter") {
-        return format!("the data use an HDF5 filter this library cannot decode ({})", first_line(&text));
+        return format!(
+            "the data use an HDF5 filter this library cannot decode ({})",
+            first_line(&text)
+        );
     }
     if let Ok(mut f) = std::fs::File::open(path) {
         let mut head = [0u8; 8];
