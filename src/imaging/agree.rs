@@ -6,7 +6,7 @@
 //! same error naming the rank and the mismatch. With one rank nothing is exchanged.
 use std::hash::{Hash, Hasher};
 
-use super::error::ImagingError;
+use super::error::{Disagreement, ImagingError};
 use super::plan::ImagingPlan;
 use crate::config::Config;
 use crate::dist::Dist;
@@ -101,14 +101,14 @@ pub fn check(dist: &Dist, what: &str, here: &str, fields: &[Named]) -> Result<()
     let n = fields.len() as f64;
     let (lo, hi) = (dist.all_min_f64(n), dist.all_max_f64(n));
     if lo != hi {
-        return Err(ImagingError::Disagree {
+        return Err(ImagingError::Disagree(Box::new(Disagreement {
             what: what.into(),
             rank: None,
             field: "number of checked values".into(),
             root_value: String::new(),
             value: format!("{lo} to {hi}"),
             here: here.into(),
-        });
+        })));
     }
     let values: Vec<f64> = fields.iter().map(|f| f.1).collect();
     // [rank, field index, rank 0's value, that rank's value], rank = -1 when all agree.
@@ -131,12 +131,12 @@ pub fn check(dist: &Dist, what: &str, here: &str, fields: &[Named]) -> Result<()
     }
     let i = verdict[1] as usize;
     let name = fields.get(i).map_or("?", |f| f.0.as_str());
-    Err(ImagingError::Disagree {
+    Err(ImagingError::Disagree(Box::new(Disagreement {
         what: what.into(),
         rank: Some(verdict[0] as usize),
         field: name.into(),
         root_value: format!("{}", verdict[2]),
         value: format!("{}", verdict[3]),
         here: here.into(),
-    })
+    })))
 }

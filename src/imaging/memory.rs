@@ -2,7 +2,7 @@
 //! against what the node has available (`MemAvailable` of `/proc/meminfo`, shared by the
 //! ranks on the node): too large an image ends with an error naming the keys, the size, the
 //! memory needed and the memory available, instead of an allocation failure or a swap storm.
-use super::error::ImagingError;
+use super::error::{ImagingError, MemoryShortfall};
 use super::plan::{ImagingPlan, Precision};
 use crate::dist::Dist;
 
@@ -57,7 +57,7 @@ pub fn check(plan: &ImagingPlan, nchan: usize, dist: &Dist) -> Result<(), Imagin
     let need = bytes_per_rank(plan, nchan);
     let local = ranks_on_node().min(dist.size());
     if need * local as f64 > avail {
-        return Err(ImagingError::Memory {
+        return Err(ImagingError::Memory(Box::new(MemoryShortfall {
             nx: plan.geom.nx,
             ny: plan.geom.ny,
             nu: plan.geom.nu,
@@ -66,7 +66,7 @@ pub fn check(plan: &ImagingPlan, nchan: usize, dist: &Dist) -> Result<(), Imagin
             need_gib: need / f64::from(1u32 << 30),
             ranks: local,
             avail_gib: avail / f64::from(1u32 << 30),
-        });
+        })));
     }
     Ok(())
 }
