@@ -257,7 +257,8 @@ fn run_scaling(cmd: ScalingCmd) -> anyhow::Result<()> {
 }
 
 /// Threads per rank: `image.threads`, else `RAYON_NUM_THREADS`, else `SLURM_CPUS_PER_TASK`,
-/// else every core.
+/// else every core; above the cores this process may run on, capped with a warning unless
+/// `image.force_threads`.
 fn thread_count(cfg: &Config) -> usize {
     let env = |k: &str| {
         std::env::var(k)
@@ -265,15 +266,26 @@ fn thread_count(cfg: &Config) -> usize {
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&n| n > 0)
     };
-    if cfg.image.threads > 0 {
-        cfg.image.threads
-    } else if let Some(n) = env("RAYON_NUM_THREADS").or_else(|| env("SLURM_CPUS_PER_TASK")) {
-        n
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (n, from) = if cfg.image.threads > 0 {
+        (cfg.image.threads, "image.threads")
+    } else if let Some(n) = env("RAYON_NUM_THREADS") {
+        (n, "RAYON_NUM_THREADS")
+    } else if let Some(n) = env("SLURM_CPUS_PER_TASK") {
+        (n, "SLURM_CPUS_PER_TASK")
     } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        (cores, "")
+    };
+    if n > cores && !cfg.image.force_threads {
+        tracing::warn!(
+            "{from} = {n} threads but this process may use {cores} core(s): using {cores} (set image.force_threads = \
+             true or --force-threads to use {n})"
+        );
+        return cores;
     }
+    n.min(crate::config::MAX_THREADS)
 }
 
 fn init_logging(rank: usize) {
@@ -298,6 +310,22 @@ fn load(config: &Path, overrides: Option<&ImageOverrides>) -> anyhow::Result<Con
         .build_global()
         .ok();
     Ok(cfg)
+}
+
+/// `--save-config` must not replace the input, a product of the run or the metrics file.
+fn check_save_config(cfg: &Config, path: &Path, metrics: Option<&Path>) -> anyhow::Result<()> {
+    use crate::imaging::outset::{check_paths, product_suffixes, with_suffix};
+    let mut outs = vec![("--save-config file".to_string(), path.to_path_buf())];
+    outs.extend(metrics.map(|m| ("metrics file".to_string(), m.to_path_buf())));
+    for sfx in product_suffixes(cfg) {
+        outs.push((format!("output {sfx}"), with_suffix(&cfg.image.output, sfx)));
+    }
+    let inputs: Vec<&Path> = match cfg.input.source {
+        crate::config::Source::File => vec![&cfg.input.path],
+        crate::config::Source::Simulate => vec![],
+    };
+    check_paths(&outs, &inputs)?;
+    Ok(())
 }
 
 /// Writes `cfg` as TOML to `path` (`--save-config`).
@@ -330,6 +358,9 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
             save_config: save_to,
         } => {
             let cfg = load(&config, Some(&overrides))?;
+            if let Some(path) = &save_to {
+                check_save_config(&cfg, path, metrics.as_deref())?;
+            }
             if let Some(path) = save_to.filter(|_| dist.is_root()) {
                 save_config(&cfg, &path)?;
             }
@@ -354,6 +385,38 @@ fn run(cli: Cli, dist: &Dist) -> anyhow::Result<()> {
         Command::Scaling { cmd } => run_scaling(cmd)?,
     }
     Ok(())
+}
+
+/// `rimager (rank r of n)` with several ranks, else `rimager`.
+fn who(rank: usize, size: usize) -> String {
+    if size > 1 {
+        format!("rimager (rank {rank} of {size})")
+    } else {
+        "rimager".to_string()
+    }
+}
+
+/// A panic anywhere (any thread) prints one error line with the panic's message and place,
+/// removes the temporary files, and ends the whole job (`MPI_Abort`), so no rank is left
+/// waiting in a collective for the one that panicked. Exit status 101, as for a Rust panic.
+fn install_panic_abort(dist: &Dist) {
+    let who = who(dist.rank(), dist.size());
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let line = format!("{who}: error: internal error (panic): {msg}{place}; ending the job\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+        crate::output::cleanup::remove_registered();
+        crate::dist::abort_world(101);
+    }));
 }
 
 /// The command line, or the exit code after clap has printed the help, the version or (as
@@ -394,15 +457,14 @@ pub fn main() -> i32 {
         Dist::single()
     };
     init_logging(dist.rank());
+    install_panic_abort(&dist);
+    crate::output::cleanup::install_signal_cleanup();
+    crate::output::cleanup::install_crash_cleanup();
     crate::progress::enable(dist.is_root());
     match run(cli, &dist) {
         Ok(()) => 0,
         Err(e) => {
-            let who = if dist.size() > 1 {
-                format!("rimager (rank {} of {})", dist.rank(), dist.size())
-            } else {
-                "rimager".to_string()
-            };
+            let who = who(dist.rank(), dist.size());
             let mut msg = format!("{who}: error: {e}");
             for cause in e.chain().skip(1) {
                 msg += &format!("\n  caused by: {cause}");
@@ -410,6 +472,7 @@ pub fn main() -> i32 {
             // One write, so lines of several ranks do not interleave mid-line.
             let _ =
                 std::io::Write::write_all(&mut std::io::stderr(), format!("{msg}\n").as_bytes());
+            crate::output::cleanup::remove_registered();
             dist.abort(1)
         }
     }

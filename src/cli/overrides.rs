@@ -42,6 +42,9 @@ pub struct ImageOverrides {
     /// image.threads (0 = automatic)
     #[arg(long)]
     threads: Option<usize>,
+    /// Use image.threads even above the available cores (image.force_threads = true)
+    #[arg(long)]
+    force_threads: bool,
     /// image.output (path prefix)
     #[arg(long)]
     output: Option<PathBuf>,
@@ -71,6 +74,14 @@ impl ImageOverrides {
                 *key = v.clone();
             }
         }
+        if let (Some(p), Some(Source::Simulate)) = (&self.input, self.source) {
+            return Err(ConfigError::Option {
+                flag: "--input".into(),
+                field: "input.path".into(),
+                value: p.display().to_string(),
+                reason: "a file is not read with --source simulate; give one of them".into(),
+            });
+        }
         let (input, image) = (&mut cfg.input, &mut cfg.image);
         set(&mut input.source, &self.source);
         if let Some(p) = &self.input {
@@ -87,6 +98,9 @@ impl ImageOverrides {
         set(&mut image.backend, &self.backend);
         set(&mut image.threads, &self.threads);
         set(&mut image.output, &self.output);
+        if self.force_threads {
+            image.force_threads = true;
+        }
         if self.no_psf {
             image.psf = false;
         }
@@ -96,7 +110,41 @@ impl ImageOverrides {
             image.png = false;
         }
         set(&mut image.reduction, &self.reduction);
-        cfg.validate()
+        cfg.validate().map_err(|e| e.blame_options(&self.given()))
+    }
+
+    /// The keys set on the command line, with their options.
+    fn given(&self) -> Vec<(&'static str, &'static str)> {
+        let o = self;
+        [
+            (o.source.is_some(), "input.source", "--source"),
+            (o.input.is_some(), "input.path", "--input"),
+            (o.chunk_rows.is_some(), "input.chunk_rows", "--chunk-rows"),
+            (o.cache_mb.is_some(), "input.cache_mb", "--cache-mb"),
+            (o.nx.is_some(), "image.nx", "--nx"),
+            (o.ny.is_some(), "image.ny", "--ny"),
+            (
+                o.cell_arcsec.is_some(),
+                "image.cell_arcsec",
+                "--cell-arcsec",
+            ),
+            (o.epsilon.is_some(), "image.epsilon", "--epsilon"),
+            (o.precision.is_some(), "image.precision", "--precision"),
+            (o.backend.is_some(), "image.backend", "--backend"),
+            (o.threads.is_some(), "image.threads", "--threads"),
+            (o.output.is_some(), "image.output", "--output"),
+            (o.wstacking.is_some(), "image.wstacking", "--wstacking"),
+            (o.reduction.is_some(), "image.reduction", "--reduction"),
+            (
+                o.channels_out.is_some(),
+                "image.channels_out",
+                "--channels-out",
+            ),
+        ]
+        .into_iter()
+        .filter(|g| g.0)
+        .map(|(_, k, f)| (k, f))
+        .collect()
     }
 }
 
@@ -120,7 +168,11 @@ impl VerifyOverrides {
         if let Some(t) = self.threshold {
             cfg.verify.threshold = t;
         }
-        cfg.validate()
+        let given: &[(&str, &str)] = match self.threshold {
+            Some(_) => &[("verify.threshold", "--threshold")],
+            None => &[],
+        };
+        cfg.validate().map_err(|e| e.blame_options(given))
     }
 }
 

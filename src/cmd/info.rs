@@ -27,6 +27,9 @@ pub enum InfoError {
     /// The file is neither.
     #[error("{0}: not a rimager visibility file, image file or FITS image")]
     Unknown(String),
+    /// The file cannot be opened as HDF5 (truncated, not HDF5, a directory, …).
+    #[error("{0}: cannot be read: {1}")]
+    Unreadable(String, String),
 }
 
 /// Where the planes being described lie on the sky.
@@ -150,7 +153,9 @@ pub fn describe(path: &Path) -> Result<String, InfoError> {
     if is_fits {
         return describe_fits(path, &name);
     }
-    let f = hdf5::File::open(path).map_err(|_| InfoError::Unknown(name.clone()))?;
+    let f = hdf5::File::open(path).map_err(|e| {
+        InfoError::Unreadable(name.clone(), crate::vis::h5diag::hdf5_cause(path, &e))
+    })?;
     let is_image = f.dataset("image").is_ok();
     let is_vis = f.dataset("uvw").is_ok();
     drop(f);

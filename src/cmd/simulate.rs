@@ -51,6 +51,10 @@ pub fn run_simulate(cfg: &Config, dist: &Dist) -> Result<(), SimulateError> {
     let mut id = [f64::from(std::process::id())];
     dist.broadcast_f64(&mut id);
     let tmp = crate::output::temp_path_with_id(out, id[0] as u32);
+    // Rank 0 owns the file: removed on a signal (the SIGTERM of an abort included) or error.
+    let _guard = dist
+        .is_root()
+        .then(|| crate::output::cleanup::TempFile::new(&tmp));
     if dist.is_root() {
         VisWriter::create(&tmp, &meta, false)?;
     }

@@ -28,6 +28,23 @@ pub enum VerifyError {
     /// Reading the visibilities failed.
     #[error(transparent)]
     Vis(#[from] ImagingError),
+    /// The image was not made from these visibilities.
+    #[error(
+        "{image} was not made from {data}: its {field} is {image_value} but the data's is {data_value}; \
+         verify an image against the visibilities it was made from"
+    )]
+    OtherData {
+        /// The image file.
+        image: String,
+        /// The visibilities.
+        data: String,
+        /// What differs.
+        field: &'static str,
+        /// The image's value.
+        image_value: String,
+        /// The data's value.
+        data_value: String,
+    },
     /// The image has no usable pixel size.
     #[error("{path}: attribute cell_arcsec is missing or not positive")]
     NoCell {
@@ -92,6 +109,55 @@ fn compare(image: &[f32], nx: usize, pixels: &[Pixel], npatch: usize, want: &[f6
     }
 }
 
+/// Checks that the image's phase centre, frequency range and sample count (used, flagged,
+/// invalid and beyond the grid) are those of the data (attributes an older file lacks are
+/// not checked).
+fn same_data(
+    info: &crate::output::h5image::ImageInfo,
+    meta: &crate::vis::VisMeta,
+    image: &str,
+    data: &str,
+) -> Result<(), VerifyError> {
+    let (fmin, fmax) = meta.freq_range_hz();
+    let close = |a: f64, b: f64| !a.is_finite() || (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    let nvis = (meta.nrow * meta.nchan()) as u64;
+    let counted = info.vis_used + info.vis_flagged + info.vis_invalid + info.vis_outside;
+    let checks: [(&'static str, f64, f64, bool); 5] = [
+        (
+            "phase_centre_ra_deg",
+            info.phase_centre_ra_deg,
+            meta.phase_centre_ra_deg,
+            true,
+        ),
+        (
+            "phase_centre_dec_deg",
+            info.phase_centre_dec_deg,
+            meta.phase_centre_dec_deg,
+            true,
+        ),
+        ("lowest frequency (Hz)", info.freq_min_hz, fmin, true),
+        ("highest frequency (Hz)", info.freq_max_hz, fmax, true),
+        (
+            "number of samples",
+            counted as f64,
+            nvis as f64,
+            counted > 0,
+        ),
+    ];
+    for (field, a, b, applies) in checks {
+        if applies && !close(a, b) {
+            return Err(VerifyError::OtherData {
+                image: image.into(),
+                data: data.into(),
+                field,
+                image_value: format!("{a}"),
+                data_value: format!("{b}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs the verification; returns whether every compared image passed (the same on all ranks).
 pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, VerifyError> {
     let file = read_image_h5(image_path)?;
@@ -106,6 +172,12 @@ pub fn run_verify(cfg: &Config, image_path: &Path, dist: &Dist) -> Result<bool, 
     let source = crate::imaging::source::open(cfg)?;
     let source = source.as_ref();
     let meta = source.meta();
+    same_data(
+        info,
+        meta,
+        &image_path.display().to_string(),
+        &source.name(),
+    )?;
     let pixels = choose_pixels(
         nx,
         ny,

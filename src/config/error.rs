@@ -32,6 +32,47 @@ pub enum ConfigError {
         /// The allowed range.
         reason: String,
     },
+    /// A value given on the command line is out of its allowed range.
+    #[error("command-line option {flag} {value} (sets `{field}`): {reason}")]
+    Option {
+        /// The option, e.g. `--ny`.
+        flag: String,
+        /// The key it sets.
+        field: String,
+        /// The offending value.
+        value: String,
+        /// The allowed range.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// This error blamed on the command line when its key is one of `given` (`(key, flag)`
+    /// pairs set by options), else unchanged.
+    pub fn blame_options(self, given: &[(&str, &str)]) -> Self {
+        match self {
+            ConfigError::Value {
+                path,
+                field,
+                value,
+                reason,
+            } => match given.iter().find(|(k, _)| *k == field) {
+                Some((_, flag)) => ConfigError::Option {
+                    flag: flag.to_string(),
+                    field,
+                    value,
+                    reason,
+                },
+                None => ConfigError::Value {
+                    path,
+                    field,
+                    value,
+                    reason,
+                },
+            },
+            other => other,
+        }
+    }
 }
 
 /// A value out of its allowed range, found by a section's `validate` (which does not know

@@ -128,6 +128,10 @@ pub struct ImageConfig {
     /// rayon threads per rank; 0 = `RAYON_NUM_THREADS`, else `SLURM_CPUS_PER_TASK`, else all cores.
     #[serde(default)]
     pub threads: usize,
+    /// Use `threads` even above the cores this process may run on (otherwise capped, with a
+    /// warning).
+    #[serde(default)]
+    pub force_threads: bool,
     /// Output path prefix: writes `<output>.h5`, `<output>.fits`, `<output>-psf.fits`.
     #[serde(default = "default_output")]
     pub output: PathBuf,
@@ -166,6 +170,7 @@ impl Default for ImageConfig {
             taper_arcsec: 0.0,
             backend: Backend::Cpu,
             threads: 0,
+            force_threads: false,
             output: default_output(),
             psf: true,
             tile_size: default_tile(),
@@ -196,17 +201,29 @@ fn default_channels_out() -> usize {
     1
 }
 
+/// Largest image side accepted, pixels (2²⁰): a grid of twice that is 4·10¹² cells, so sizes
+/// and byte counts never overflow; memory is checked against what is available before imaging.
+pub const MAX_NPIX: usize = 1 << 20;
+/// Largest `image.threads` accepted.
+pub const MAX_THREADS: usize = 1 << 16;
+
 impl ImageConfig {
     /// Checks value ranges.
     pub fn validate(&self) -> Result<(), FieldError> {
         for (name, n) in [("image.nx", self.nx), ("image.ny", self.ny)] {
             check(
-                n >= 8 && n % 2 == 0,
+                (8..=MAX_NPIX).contains(&n) && n % 2 == 0,
                 name,
                 n,
-                "must be an even number of at least 8",
+                "must be an even number in [8, 1048576]",
             )?;
         }
+        check(
+            self.threads <= MAX_THREADS,
+            "image.threads",
+            self.threads,
+            "must be at most 65536 (0 = automatic)",
+        )?;
         let eps = self.epsilon;
         check(
             eps.is_finite() && (1e-14..=0.1).contains(&eps),

@@ -62,10 +62,10 @@ impl InputConfig {
     /// Checks value ranges.
     pub fn validate(&self) -> Result<(), FieldError> {
         check(
-            self.chunk_rows != 0,
+            (1..=1 << 24).contains(&self.chunk_rows),
             "input.chunk_rows",
-            0,
-            "must be positive",
+            self.chunk_rows,
+            "must be in [1, 16777216]",
         )?;
         check(self.cache_mb != 0, "input.cache_mb", 0, "must be positive")
     }

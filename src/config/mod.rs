@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 pub use auto::{AutoTag, Cell, ParseAutoError, WStacking};
 pub use error::{ConfigError, FieldError};
 pub use image::{
-    Backend, ImageConfig, Precision, Reduction, Weighting, SINGLE_PRECISION_MIN_EPSILON,
+    Backend, ImageConfig, Precision, Reduction, Weighting, MAX_NPIX, MAX_THREADS,
+    SINGLE_PRECISION_MIN_EPSILON,
 };
 pub use input::{InputConfig, Source};
 pub use metrics::{

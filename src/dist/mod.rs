@@ -4,6 +4,10 @@
 //! the small collectives the pipeline needs, and aborting the whole job when one rank fails.
 //!
 //! [`Dist::single`] gives the same interface without MPI, for tests and single-process tools.
+mod abort;
+
+pub use abort::{abort_world, mpi_active};
+
 use mpi::collective::SystemOperation;
 use mpi::environment::Universe;
 use mpi::topology::{Communicator, SimpleCommunicator};

@@ -50,22 +50,44 @@ pub fn check_counts(run: &Run, counts: &GridCounts) -> Result<(), ImagingError> 
         }
         if counts.invalid > 0 {
             warn!(
-                "{} samples with NaN/Inf values or weights <= 0 were skipped",
-                counts.invalid
+                "{}: {} samples with NaN/Inf in /vis or /uvw, or a /weight outside [{:e}, {:e}] (<= 0 included), \
+                 were skipped",
+                run.source.name(),
+                counts.invalid,
+                crate::vis::samples::MIN_WEIGHT,
+                crate::vis::samples::MAX_WEIGHT
             );
         }
     }
     Ok(())
 }
 
-/// Fault injection for tests (`RIMAGER_TEST_FAIL_RANK=<rank>`): that rank fails here while
-/// the others wait in the next collective, so the abort path is exercised.
+/// Fault injection for tests (`RIMAGER_TEST_FAIL_RANK=<rank>`, or `<rank>:panic`): that
+/// rank fails (or panics) here while the others wait in the next collective, so the abort
+/// paths are exercised.
 pub fn fail_point(dist: &Dist) -> Result<(), ImagingError> {
-    let target = std::env::var("RIMAGER_TEST_FAIL_RANK")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok());
-    if target == Some(dist.rank()) {
+    let spec = std::env::var("RIMAGER_TEST_FAIL_RANK").unwrap_or_default();
+    let (rank, how) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+    if rank.parse::<usize>().ok() == Some(dist.rank()) {
+        if how == "panic" {
+            panic!(
+                "injected panic on rank {} (RIMAGER_TEST_FAIL_RANK)",
+                dist.rank()
+            );
+        }
         return Err(ImagingError::Injected(dist.rank()));
     }
     Ok(())
+}
+
+/// Test hook (`RIMAGER_TEST_PAUSE_BEFORE_COMMIT_S=<seconds>`): rank 0 waits here with every
+/// product written under its temporary name, so tests can interrupt a run mid-write.
+pub fn pause_point() {
+    if let Some(s) = std::env::var("RIMAGER_TEST_PAUSE_BEFORE_COMMIT_S")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+    {
+        std::thread::sleep(std::time::Duration::from_secs_f64(s.min(600.0)));
+    }
 }

@@ -4,9 +4,10 @@ use std::path::Path;
 
 use super::context::Run;
 use super::error::ImagingError;
+use super::outset::OutputSet;
 use super::plan::{ImagingPlan, Precision};
 use super::products::ImageProducts;
-use super::{mfs, source, weights, write, wstack};
+use super::{agree, memory, mfs, source, weights, write, wstack};
 use crate::config::Config;
 use crate::dist::Dist;
 use crate::metrics::{Stage, StageTimes};
@@ -69,24 +70,52 @@ pub fn run_image(
     dist: &Dist,
     metrics_path: Option<&Path>,
 ) -> Result<(), ImagingError> {
+    // Paths, space and the prefix lock are checked before any work (rank 0 writes).
+    let set = match dist.is_root() {
+        true => Some(OutputSet::prepare(cfg, metrics_path)?),
+        false => None,
+    };
     let mut times = StageTimes::default();
     let t = std::time::Instant::now();
     let source = source::open(cfg)?;
     times.add(Stage::Read, t.elapsed().as_secs_f64());
+    let here = source.name();
+    agree::check(dist, "settings", &here, &agree::settings_fields(cfg))?;
+    agree::check(dist, "data", &here, &agree::data_fields(source.meta()))?;
     let plan = ImagingPlan::resolve(cfg, source.as_ref(), dist, &mut times)?;
+    agree::check(dist, "plan", &here, &agree::plan_fields(&plan))?;
+    memory::check(&plan, source.meta().nchan(), dist)?;
     let products = image(&plan, dist, source.as_ref(), times)?;
-    if let Some(mut p) = products {
+    if let (Some(mut p), Some(set)) = (products, set) {
         let t = std::time::Instant::now();
-        write::write_products(&plan, dist, source.meta(), &p)?;
+        check_finite(&p)?;
+        write::write_products(&plan, dist, source.meta(), &p, &|f| set.staging(f))?;
         p.metrics
             .add_root_stage(Stage::Write, t.elapsed().as_secs_f64());
         p.metrics.estimate_energy(&cfg.metrics);
         eprint!("{}", p.metrics.table());
         if let Some(path) = metrics_path {
-            write::write_metrics(path, &p.metrics)?;
+            write::write_metrics(&set.staging(path), &p.metrics)?;
         }
+        super::context::pause_point();
+        set.commit()?;
     }
     // Nobody leaves before rank 0 has written (or aborted the job).
     dist.barrier();
+    Ok(())
+}
+
+/// Refuses to write an image or PSF with non-finite pixels (an overflow of the float32 grid,
+/// or a non-finite value that passed every check): a clear error instead of a NaN image.
+fn check_finite(p: &ImageProducts) -> Result<(), ImagingError> {
+    let bad = |v: &[f64]| v.iter().filter(|x| !x.is_finite()).count();
+    let (bi, bp) = (bad(&p.image), p.psf.as_deref().map_or(0, bad));
+    if bi + bp > 0 {
+        return Err(ImagingError::NonFinite {
+            image: bi,
+            psf: bp,
+            sum_weights: p.counts.sum_weights,
+        });
+    }
     Ok(())
 }

@@ -91,6 +91,25 @@ pub enum ImagingError {
         /// The requested planes.
         channels_out: usize,
     },
+    /// The output set (paths, lock, space, commit).
+    #[error(transparent)]
+    OutputSet(#[from] super::outset::OutputSetError),
+    /// The image came out with non-finite pixels.
+    #[error(
+        "the image has {image} non-finite pixels and the PSF {psf} (sum of weights {sum_weights:e}): the grid \
+         overflowed; rescale the weights or use image.precision = \"double\"; nothing was written"
+    )]
+    NonFinite {
+        /// Non-finite image pixels.
+        image: usize,
+        /// Non-finite PSF pixels.
+        psf: usize,
+        /// Sum of the weights used.
+        sum_weights: f64,
+    },
+    /// The plan needs more memory than the node has available.
+    #[error(transparent)]
+    Memory(Box<MemoryShortfall>),
     /// A failure injected for testing (`RIMAGER_TEST_FAIL_RANK`).
     #[error("injected failure on rank {0} (RIMAGER_TEST_FAIL_RANK)")]
     Injected(usize),
@@ -102,4 +121,55 @@ pub enum ImagingError {
         /// Why.
         source: std::io::Error,
     },
+    /// Ranks disagree on the data, the settings or the plan (checked before collectives).
+    #[error(transparent)]
+    Disagree(Box<Disagreement>),
+}
+
+/// Ranks disagree on the data, the settings or the plan.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "ranks disagree on the {what}: {field} is {root_value} on rank 0 but {value} on rank {}; every rank \
+     must image the same data with the same settings (this rank's data: {here})",
+    rank.map_or("?".to_string(), |r| r.to_string())
+)]
+pub struct Disagreement {
+    /// "data", "settings" or "plan".
+    pub what: String,
+    /// The first rank that differs from rank 0.
+    pub rank: Option<usize>,
+    /// The value that differs.
+    pub field: String,
+    /// Rank 0's value.
+    pub root_value: String,
+    /// That rank's value.
+    pub value: String,
+    /// This rank's data.
+    pub here: String,
+}
+
+/// The plan needs more memory than the node has available.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "image.nx = {nx}, image.ny = {ny}: the {nu}x{nv} {precision} grids and the image need about {need_gib:.1} GiB \
+     per rank x {ranks} rank(s) on this node, but {avail_gib:.1} GiB is available (MemAvailable); choose a \
+     smaller image, fewer ranks per node or image.psf = false"
+)]
+pub struct MemoryShortfall {
+    /// Image width.
+    pub nx: usize,
+    /// Image height.
+    pub ny: usize,
+    /// Grid width.
+    pub nu: usize,
+    /// Grid height.
+    pub nv: usize,
+    /// Grid precision.
+    pub precision: String,
+    /// Estimated GiB per rank.
+    pub need_gib: f64,
+    /// Ranks on this node.
+    pub ranks: usize,
+    /// Available GiB.
+    pub avail_gib: f64,
 }

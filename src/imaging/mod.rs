@@ -8,13 +8,17 @@
 //! over ranks as the plan says ([`reduce`]), and on rank 0 write the products ([`write`]).
 //! Each rank takes its contiguous share of rows and grids it; every rank plans the same grid
 //! from global quantities, so the reduction is well defined.
+pub mod agree;
 pub mod backend;
 pub mod context;
 pub mod cube;
 pub mod driver;
 pub mod error;
+pub mod extent;
 pub mod image2d;
+pub mod memory;
 pub mod mfs;
+pub mod outset;
 pub mod pass;
 pub mod plan;
 pub mod products;

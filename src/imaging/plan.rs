@@ -284,13 +284,18 @@ fn global_extent(
 ) -> Result<UvwExtent, ImagingError> {
     let t = std::time::Instant::now();
     let mut e = UvwExtent::default();
+    let mut hist = super::extent::UvHistogram::default();
     for r in row_chunks(dist.my_rows(source.meta().nrow), chunk_rows) {
-        e.add(&source.read_uvw(r)?);
+        let uvw = source.read_uvw(r)?;
+        e.add(&uvw);
+        hist.add(&uvw);
         times.count_read(ReadPass::UvExtent);
     }
     times.add(Stage::Read, t.elapsed().as_secs_f64());
+    hist.sum_over(dist);
+    let max_uv_m = dist.all_max_f64(e.max_uv_m);
     Ok(UvwExtent {
-        max_uv_m: dist.all_max_f64(e.max_uv_m),
+        max_uv_m: hist.robust_max(max_uv_m, &source.name(), dist.is_root()),
         w_min_m: dist.all_min_f64(e.w_min_m),
         w_max_m: dist.all_max_f64(e.w_max_m),
     })

@@ -108,12 +108,14 @@ fn to_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
-/// Writes the HDF5 image file, the FITS image, PSF and cubes and the PNG quick looks (rank 0).
+/// Writes the HDF5 image file, the FITS image, PSF and cubes and the PNG quick looks (rank 0),
+/// each to `stage(final path)` (the output set's temporary name; committed by the caller).
 pub fn write_products(
     plan: &ImagingPlan,
     dist: &Dist,
     meta: &VisMeta,
     p: &ImageProducts,
+    stage: &dyn Fn(&Path) -> PathBuf,
 ) -> Result<(), ImagingError> {
     let prefix = &plan.output;
     if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -122,7 +124,7 @@ pub fn write_products(
             source,
         })?;
     }
-    let out = |suffix: &str| with_suffix(prefix, suffix);
+    let out = |suffix: &str| stage(&with_suffix(prefix, suffix));
     let (nx, ny) = (plan.geom.nx, plan.geom.ny);
     let image32 = to_f32(&p.image);
     let psf32 = p.psf.as_deref().map(to_f32);

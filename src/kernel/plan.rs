@@ -71,21 +71,27 @@ pub struct GridSpec {
 }
 
 /// Smallest `n ≥ min` that is a multiple of `multiple` and whose cofactor has only the prime
-/// factors 2, 3, 5 (sizes rustfft transforms fastest).
+/// factors 2, 3, 5 (sizes rustfft transforms fastest). The cofactor is found by enumerating
+/// `3^b 5^c` and the least power of two above (O(log² n) steps for any `min`; `usize::MAX` if
+/// no such size fits).
 pub fn good_fft_size(min: usize, multiple: usize) -> usize {
-    let mut n = min.div_ceil(multiple) * multiple;
-    loop {
-        let mut m = n / multiple;
-        for p in [2, 3, 5] {
-            while m % p == 0 {
-                m /= p;
+    let multiple = multiple.max(1) as u128;
+    let k = (min as u128).div_ceil(multiple).max(1);
+    let mut best = u128::MAX;
+    let mut p5 = 1u128;
+    while p5 < 2 * k {
+        let mut p35 = p5;
+        while p35 < 2 * k {
+            let mut m = p35;
+            while m < k {
+                m *= 2;
             }
+            best = best.min(m);
+            p35 *= 3;
         }
-        if m == 1 {
-            return n;
-        }
-        n += multiple;
+        p5 *= 5;
     }
+    usize::try_from(best * multiple).unwrap_or(usize::MAX)
 }
 
 /// Samples the CPU gridder collects before it spreads them and flushes its tile buffers into
@@ -200,6 +206,32 @@ mod tests {
     #[test]
     fn good_sizes_are_smooth_multiples() {
         assert_eq!(good_fft_size(1000, 64), 1024);
+        // Huge sizes end at once (a linear search would step ~10¹⁰ times).
+        let huge = good_fft_size(200_000_000_000_000, 64);
+        assert!(huge >= 200_000_000_000_000 && huge % 64 == 0, "{huge}");
+        let mut m = huge / 64;
+        for p in [2, 3, 5] {
+            while m % p == 0 {
+                m /= p;
+            }
+        }
+        assert_eq!(m, 1);
+        assert_eq!(good_fft_size(usize::MAX, 64), usize::MAX);
+        for min in 1usize..3000 {
+            let brute = (min.div_ceil(32)..)
+                .map(|q| q * 32)
+                .find(|&n| {
+                    let mut m = n / 32;
+                    for p in [2, 3, 5] {
+                        while m % p == 0 {
+                            m /= p;
+                        }
+                    }
+                    m == 1
+                })
+                .unwrap();
+            assert_eq!(good_fft_size(min, 32), brute, "min {min}");
+        }
         let n = good_fft_size(1300, 64);
         assert!(n >= 1300 && n % 64 == 0);
     }

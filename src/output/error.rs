@@ -28,15 +28,14 @@ pub enum OutputError {
         reason: String,
     },
     /// An HDF5 operation on `path` failed.
-    #[error("{what} failed for {}", path.display())]
+    #[error("{what} failed for {}: {}", path.display(), crate::vis::h5diag::hdf5_cause(path, cause))]
     Hdf5 {
         /// The file.
         path: PathBuf,
         /// What was being done.
         what: String,
-        /// The underlying error.
-        #[source]
-        source: hdf5::Error,
+        /// The underlying error (reported on one line with its cause).
+        cause: hdf5::Error,
     },
     /// A file being read is not in the format expected.
     #[error("malformed file {}: {reason}", path.display())]

@@ -13,6 +13,7 @@
 //! complete new one, never a half-written file, and a failed run leaves any earlier output
 //! untouched.
 
+pub mod cleanup;
 pub mod cube;
 pub mod error;
 pub mod fits;
@@ -68,6 +69,13 @@ struct TempGuard<'a> {
     armed: bool,
 }
 
+impl<'a> TempGuard<'a> {
+    /// Arms a guard for `path`, registered for removal on a signal as well.
+    fn new(path: &'a Path) -> (Self, cleanup::Registered) {
+        (Self { path, armed: true }, cleanup::register(path))
+    }
+}
+
 impl Drop for TempGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
@@ -102,10 +110,7 @@ fn check_has_file_name(path: &Path) -> Result<(), OutputError> {
 /// Renames the finished temporary file `tmp` (see [`temp_path_for`]) over `path`, after
 /// fsync'ing it. On failure the temporary file is removed and `path` is left as it was.
 pub fn commit_temp(tmp: &Path, path: &Path) -> Result<(), OutputError> {
-    let mut guard = TempGuard {
-        path: tmp,
-        armed: true,
-    };
+    let (mut guard, _reg) = TempGuard::new(tmp);
     check_has_file_name(path)?;
     // The writing library may not have fsync'ed; do it here so that the rename can never
     // expose a file whose data blocks are not yet on disk.
@@ -136,11 +141,8 @@ pub fn write_atomically(
 ) -> Result<(), OutputError> {
     check_has_file_name(path)?;
     let tmp = temp_path_for(path);
+    let (mut guard, _reg) = TempGuard::new(&tmp);
     let file = File::create(&tmp).map_err(|e| OutputError::io(&tmp, "create temporary file", e))?;
-    let mut guard = TempGuard {
-        path: &tmp,
-        armed: true,
-    };
     let mut w = BufWriter::with_capacity(1 << 20, file);
     write(&mut w).map_err(|e| OutputError::io(&tmp, "write", e))?;
     w.flush()

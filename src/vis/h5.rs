@@ -29,15 +29,15 @@ pub enum VisFileError {
         /// The file.
         path: PathBuf,
     },
-    /// An HDF5 call failed.
-    #[error("{path}: {what}")]
+    /// An HDF5 call failed (reported on one line with its cause).
+    #[error("{path}: {what}: {}", super::h5diag::hdf5_cause(path, cause))]
     Hdf5 {
         /// The file.
         path: PathBuf,
         /// What was being done.
         what: String,
         /// HDF5's error.
-        source: hdf5::Error,
+        cause: hdf5::Error,
     },
     /// The file's layout is not the rimager format.
     #[error("{path}: {object}: {problem}")]
@@ -50,6 +50,11 @@ pub enum VisFileError {
         problem: String,
     },
 }
+
+/// Lowest channel frequency accepted, Hz.
+pub const MIN_FREQ_HZ: f64 = 1e3;
+/// Highest channel frequency accepted, Hz.
+pub const MAX_FREQ_HZ: f64 = 1e15;
 
 /// HDF5 compound matching h5py's complex64 (`r`, `i` float32 fields).
 #[derive(hdf5::H5Type, Clone, Copy, Debug, Default, PartialEq)]
@@ -73,7 +78,7 @@ pub struct VisReader {
 fn h5err(path: &Path, what: impl Into<String>) -> impl FnOnce(hdf5::Error) -> VisFileError {
     let path = path.to_path_buf();
     let what = what.into();
-    move |source| VisFileError::Hdf5 { path, what, source }
+    move |cause| VisFileError::Hdf5 { path, what, cause }
 }
 
 fn layout(path: &Path, object: &str, problem: impl Into<String>) -> VisFileError {
@@ -150,6 +155,13 @@ impl VisReader {
                 path: path.to_path_buf(),
             });
         }
+        if path.is_dir() {
+            return Err(layout(
+                path,
+                "the path",
+                "is a directory, not a visibility file",
+            ));
+        }
         let file = hdf5::File::open(path).map_err(h5err(path, "opening as HDF5"))?;
         let ds = |name: &str| {
             file.dataset(name)
@@ -177,6 +189,15 @@ impl VisReader {
             ));
         }
         let nchan = fshape[0];
+        // A corrupt header can claim any size: refuse sizes no real file has before anything
+        // is allocated from them.
+        if nchan > 1 << 24 || nrow.checked_mul(nchan).is_none_or(|n| n > 1 << 50) {
+            return Err(layout(
+                path,
+                "dataset /freq",
+                format!("{nrow} rows x {nchan} channels is beyond the supported size (at most 2^24 channels, 2^50 samples)"),
+            ));
+        }
         for (name, d) in [("vis", &vis), ("weight", &weight)] {
             if d.shape() != [nrow, nchan] {
                 return Err(layout(
@@ -262,18 +283,28 @@ impl VisReader {
         };
         let freq_hz: Vec<f64> = freq.read_raw().map_err(h5err(path, "reading /freq"))?;
         for (i, f) in freq_hz.iter().enumerate() {
-            if !(f.is_finite() && *f > 0.0) {
+            if !(f.is_finite() && (MIN_FREQ_HZ..=MAX_FREQ_HZ).contains(f)) {
                 return Err(layout(
                     path,
                     "dataset /freq",
-                    format!("channel {i} has frequency {f} Hz"),
+                    format!(
+                        "channel {i} has frequency {f} Hz, outside [{MIN_FREQ_HZ:e}, {MAX_FREQ_HZ:e}] Hz"
+                    ),
                 ));
             }
+        }
+        let dec = read_f64_attr(path, &file, "phase_centre_dec_deg")?;
+        if !(-90.0..=90.0).contains(&dec) {
+            return Err(layout(
+                path,
+                "attribute phase_centre_dec_deg",
+                format!("= {dec} is outside [-90, 90] degrees"),
+            ));
         }
         let meta = VisMeta {
             telescope: read_string_attr(path, &file, "telescope")?,
             phase_centre_ra_deg: read_f64_attr(path, &file, "phase_centre_ra_deg")?,
-            phase_centre_dec_deg: read_f64_attr(path, &file, "phase_centre_dec_deg")?,
+            phase_centre_dec_deg: dec,
             freq_hz,
             nrow,
         };
@@ -322,7 +353,9 @@ impl VisReader {
                 .map_err(h5err(p, format!("reading /flag rows {rows:?}")))?;
             f.into_iter().collect()
         } else {
-            let f: Array2<u8> = ds("flag")?
+            // Read as int64 whatever the stored integer type: HDF5's conversion to uint8 would
+            // clamp a signed -1 to 0 (unflagged); non-zero means flagged.
+            let f: Array2<i64> = ds("flag")?
                 .read_slice_2d(sel)
                 .map_err(h5err(p, format!("reading /flag rows {rows:?}")))?;
             f.into_iter().map(|x| x != 0).collect()

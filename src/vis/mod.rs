@@ -5,6 +5,7 @@
 //! metres, Measurement Set convention (u east, v north, w towards the phase centre).
 pub mod channels;
 pub mod h5;
+pub mod h5diag;
 pub mod read;
 pub mod samples;
 

@@ -4,12 +4,19 @@
 //!
 //! A sample is `(row, chan)` of a [`VisChunk`]; its coordinates in wavelengths are
 //! `(u, v, w) = uvw_m · ν / c`. It is used unless it is flagged, has a non-finite value,
-//! u, v, w or weight, has weight ≤ 0, or lies beyond the grid (|u·cell| or |v·cell| ≥ 1/2,
+//! uvw or weight, has a weight outside [`MIN_WEIGHT`, `MAX_WEIGHT`] (≤ 0, subnormal-prone or
+//! overflow-prone), or lies beyond the grid (|u·cell| or |v·cell| ≥ 1/2,
 //! finer than the pixel's Nyquist limit).
 use std::ops::Range;
 
 use super::VisChunk;
 use crate::constants::SPEED_OF_LIGHT_M_S;
+
+/// Smallest usable weight: below it float32 products lose their precision (subnormals), so
+/// the PSF peak would no longer be 1.
+pub const MIN_WEIGHT: f32 = 1e-30;
+/// Largest usable weight: above it sums of float32 grid cells could overflow.
+pub const MAX_WEIGHT: f32 = 1e25;
 
 /// What a sample contributes: its visibility (dirty image) or a unit visibility (PSF).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +34,7 @@ pub enum SampleStatus {
     Used,
     /// Flagged in the input.
     Flagged,
-    /// Non-finite value, u, v, w or weight, or weight ≤ 0.
+    /// Non-finite value, uvw or weight, or a weight outside [`MIN_WEIGHT`, `MAX_WEIGHT`].
     Invalid,
     /// Beyond the grid (|u·cell| or |v·cell| ≥ 1/2).
     Outside,
@@ -50,8 +57,7 @@ pub fn classify(
     let w = chunk.weight[flat];
     if !(vis.re.is_finite()
         && vis.im.is_finite()
-        && w.is_finite()
-        && w > 0.0
+        && (MIN_WEIGHT..=MAX_WEIGHT).contains(&w)
         && u.is_finite()
         && v.is_finite()
         && w_lambda.is_finite())

@@ -160,7 +160,7 @@ fn specialisation<T: GpuReal>(g: &GridGeometry) -> String {
     format!(
         "#define REAL {}\n#define W {}\n#define DEG {}\n#define COEFS {}\n#define TILE {}\n\
          #define NU {}\n#define NV {}\n#define NTU {}\n#define NTILES {}u\n#define NX {}\n#define NY {}\n\
-         #define MAXSUB {}u\n",
+         #define MAXSUB {}u\n#define MIN_WEIGHT {:.9e}f\n#define MAX_WEIGHT {:.9e}f\n",
         T::CUDA_NAME,
         g.kernel.width,
         g.poly.degree,
@@ -172,6 +172,8 @@ fn specialisation<T: GpuReal>(g: &GridGeometry) -> String {
         (g.nu / g.tile) * (g.nv / g.tile),
         g.nx,
         g.ny,
-        MAX_SUBPROBLEM
+        MAX_SUBPROBLEM,
+        crate::vis::samples::MIN_WEIGHT,
+        crate::vis::samples::MAX_WEIGHT,
     )
 }

@@ -14,7 +14,7 @@ use crate::output::error::OutputError;
 pub(super) fn h5(path: &Path, what: impl Into<String>) -> impl FnOnce(hdf5::Error) -> OutputError {
     let path = path.to_path_buf();
     let what = what.into();
-    move |source| OutputError::Hdf5 { path, what, source }
+    move |cause| OutputError::Hdf5 { path, what, cause }
 }
 
 /// How a field is stored as a scalar root attribute.

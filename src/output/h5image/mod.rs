@@ -233,6 +233,7 @@ pub fn write_image_h5_with_cube(
     check_sizes(path, image, psf, info, cube)?;
     let (nx, ny) = (info.nx, info.ny);
     let tmp = temp_path_for(path);
+    let _reg = crate::output::cleanup::register(&tmp);
     let result = (|| {
         let f = hdf5::File::create(&tmp).map_err(h5(path, "creating temporary image file"))?;
         write_dataset(&f, path, "image", &[ny, nx], image)?;

@@ -11,6 +11,7 @@
 //   NTILES    tiles in all; a record key of NTILES marks a sample that is not gridded
 //   NX, NY    image size
 //   MAXSUB    most records one thread block spreads (a "subproblem", cuFINUFFT's term)
+//   MIN_WEIGHT, MAX_WEIGHT  the usable weights (src/vis/samples.rs)
 //
 // Method: Romein (2012), "An efficient work-distribution strategy for gridding radio-telescope
 // data on GPUs"; Merry (2016); Shih et al. (2021), cuFINUFFT's shared-memory ("SM") method.
@@ -111,7 +112,7 @@ __device__ __forceinline__ long long ceil_ll(double x) {
 // rule and arithmetic (src/vis/samples.rs, src/grid/place.rs), every product and sum rounded
 // on its own (__dmul_rn, __dadd_rn: no fused multiply-add, as on the host) so the records are
 // bitwise those of the host path. Sample i = row * nchan + chan at (u, v) = uvw_m * scale[chan]
-// is flagged, invalid (non-finite value, weight, u or v; weight <= 0), outside the grid
+// is flagged, invalid (non-finite value, u, v or w; weight outside [MIN_WEIGHT, MAX_WEIGHT]), outside the grid
 // (|u cell| or |v cell| >= 1/2) or used. A used sample's record (tile key, du | dv << 16,
 // [su, sv, re, im]) goes to index base + i and its tile is counted in count[]; any other gets
 // key NTILES. The block's tallies (used, flagged, invalid, outside) and sum of used weights
@@ -139,8 +140,9 @@ extern "C" __global__ void place_samples(const double* __restrict__ uvw,
         } else {
             float2 z = vis[i];
             float w = wt[i];
-            if (!(isfinite(z.x) && isfinite(z.y) && isfinite(w) && w > 0.0f && isfinite(u) &&
-                  isfinite(v))) {
+            double wl = __dmul_rn(uvw[3ull * row + 2], s);
+            if (!(isfinite(z.x) && isfinite(z.y) && w >= MIN_WEIGHT && w <= MAX_WEIGHT &&
+                  isfinite(u) && isfinite(v) && isfinite(wl))) {
                 c_inv = 1;
             } else if (fabs(__dmul_rn(u, a.cell)) >= 0.5 || fabs(__dmul_rn(v, a.cell)) >= 0.5) {
                 c_out = 1;
