@@ -27,8 +27,13 @@ fi
 [ "$(id -u)" = 0 ] || fail "needs root (SlurmUser=root, munged, /etc/slurm)"
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     command -v apt-get >/dev/null || fail "slurm-wlm and munge are not installed and there is no apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        slurm-wlm munge >/dev/null || fail "apt-get install slurm-wlm munge failed"
+    # A fresh machine may have no package lists yet: update them when the first try fails.
+    install() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            slurm-wlm munge >/dev/null
+    }
+    install || { apt-get update -q >/dev/null && install; } \
+        || fail "apt-get install slurm-wlm munge failed"
 fi
 
 # munge: a key, its directories owned by the munge user, the daemon.
