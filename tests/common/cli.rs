@@ -256,3 +256,38 @@ pub fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     s.push(suffix);
     PathBuf::from(s)
 }
+
+/// The rimager error line(s) on stderr: there must be one, naming everything in `needles`,
+/// with no panic, and its first message shorter than `max_len` characters. Lines of different
+/// ranks can run together on stderr (each rank writes its message and its newline
+/// separately), so only the first message's length is judged.
+#[track_caller]
+pub fn assert_error_lines(run: &Run, needles: &[&str], max_len: usize) {
+    run.assert_failed();
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("rimager") && l.contains("error:"))
+        .collect();
+    assert!(!lines.is_empty(), "no `rimager ...: error:` line: {run}");
+    let first = lines[0];
+    let first = match first[1..].find("rimager (rank") {
+        Some(i) => &first[..i + 1],
+        None => first,
+    };
+    for n in needles {
+        assert!(
+            lines.iter().any(|l| l.contains(n)),
+            "no error line names {n:?}: {first:?}\n{run}"
+        );
+    }
+    assert!(
+        !run.stderr.contains("panicked at"),
+        "a panic instead of an error: {run}"
+    );
+    assert!(
+        first.len() < max_len,
+        "error line is {} characters: {first}",
+        first.len()
+    );
+}
