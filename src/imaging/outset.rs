@@ -205,6 +205,25 @@ impl Drop for Lock {
     }
 }
 
+/// Whether process `pid` of this host has ended (or is a zombie) within about five seconds.
+fn gone_soon(pid: u32) -> bool {
+    let gone = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses: Z (zombie), X (dead).
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+        Err(_) => true,
+    };
+    for _ in 0..100 {
+        if gone() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
 fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -230,8 +249,10 @@ impl Lock {
                     let mut it = text.split_whitespace();
                     let pid = it.next().and_then(|p| p.parse::<u32>().ok());
                     let same_host = it.next() == Some(host().as_str());
-                    // A lock left by a killed run on this host: take it over once.
-                    let dead = pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+                    // A lock left by a killed run on this host: take it over once. A rank
+                    // killed by an abort may still be exiting when `mpirun` returns: give a
+                    // holder on this host a moment to go.
+                    let dead = same_host && pid.is_some_and(gone_soon);
                     if attempt == 0 && same_host && dead {
                         let _ = std::fs::remove_file(&path);
                         continue;
