@@ -1,6 +1,6 @@
 //! w-stacking through the command line: a wide-field (≈ 20°) low-frequency simulation imaged
-//! with `image.wstacking = true` on 1 and 2 MPI ranks (ranks share out w-planes) gives the
-//! same image, `rimager verify` passes it against the DFT with the w-term, and the 2-D image
+//! with `image.wstacking = true` on 1, 2 and 3 MPI ranks (ranks share out w-planes, each
+//! reading its own rows once and sending them to the planes' ranks) gives the same image, `rimager verify` passes it against the DFT with the w-term, and the 2-D image
 //! of the same data fails that comparison (`--reference both`), honestly.
 
 mod common;
@@ -31,19 +31,49 @@ fn wstacked_image_is_rank_independent_and_verifies_against_w_term_dft() {
     let cfg = write_file(d, "w.toml", &config(&vis, &d.join("out/w"), "true"));
     rimager(&["simulate", "--config", s(&cfg)], &[]).assert_ok();
     let mut images = Vec::new();
-    for ranks in [1usize, 2] {
+    let mut reads = Vec::new();
+    for ranks in [1usize, 2, 3] {
         let out = d.join(format!("out/w{ranks}"));
-        mpirun(
-            ranks,
-            &["image", "--config", s(&cfg), "--output", s(&out)],
-            &[],
-        )
-        .assert_ok();
+        let metrics = d.join(format!("out/w{ranks}-metrics.json"));
+        // Three ranks exchange rows in rounds of at most 300 elements.
+        let env: &[(&str, &str)] = if ranks == 3 {
+            &[("RIMAGER_MPI_MAX_COUNT", "300")]
+        } else {
+            &[]
+        };
+        let args = [
+            "image",
+            "--config",
+            s(&cfg),
+            "--output",
+            s(&out),
+            "--metrics",
+            s(&metrics),
+        ];
+        mpirun(ranks, &args, env).assert_ok();
         let img = read_image_h5(&with_suffix(&out, ".h5")).unwrap();
         assert_eq!(u64::from(img.info.wstacking), 1);
         assert!(img.info.w_planes >= 4, "{:?}", img.info);
         assert_eq!(img.info.ranks, ranks as u64);
         images.push(img);
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+        reads.push(m["chunk_reads"]["image"].as_u64().unwrap());
+    }
+    // Each rank reads its own rows once (then routes them to the planes' ranks): the chunks
+    // read by all ranks together are one read of the data, plus at most one partial chunk per
+    // rank, not one read per rank.
+    for (k, &n) in reads.iter().enumerate() {
+        assert!(
+            n >= reads[0] && n <= reads[0] + k as u64,
+            "{} ranks read {n} chunks; one rank reads {}",
+            k + 1,
+            reads[0]
+        );
+    }
+    for (k, img) in images.iter().enumerate().skip(1) {
+        let di = rel_l2(&img.image, &images[0].image);
+        assert!(di <= 1e-6, "{} ranks vs 1: image differs by {di:e}", k + 1);
     }
     let di = rel_l2(&images[1].image, &images[0].image);
     let dp = rel_l2(

@@ -27,6 +27,7 @@ pub mod scalar;
 pub mod source;
 pub mod weights;
 pub mod write;
+pub mod wroute;
 pub mod wrows;
 pub mod wstack;
 

@@ -161,13 +161,6 @@ pub fn global_counts(dist: &Dist, c: &GridCounts) -> GridCounts {
     GridCounts::from_array(v)
 }
 
-/// Rank 0's counts on every rank (for passes where every rank saw every row).
-pub fn root_counts(dist: &Dist, c: &GridCounts) -> GridCounts {
-    let mut v = c.to_array();
-    dist.broadcast_f64(&mut v);
-    GridCounts::from_array(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 //!
 //! Every sample reaches only the `W` planes around its w, so gridding each plane from the
 //! whole data set (as a plain pass would) reads and classifies every row once per plane. Here
-//! one read of the data keeps the rows that reach this rank's planes, with the imaging
+//! one read of the data (each rank reading its own rows and sending each to the ranks whose
+//! planes it reaches, [`super::wroute`]) keeps the rows that reach this rank's planes, with the imaging
 //! weights applied and **folded to w ≥ 0** (`(u, v, w, V) → (−u, −v, −w, V*)` where w < 0:
 //! the same real image, since `V(−u, −v, −w) = V*(u, v, w)` for a real sky, as ducc0's
 //! wgridder folds them, which halves the planes a range symmetric about 0 needs), and sorts
@@ -11,8 +12,8 @@
 //! by binary search. When the rows do not fit in `input.cache_mb`, the planes are taken in
 //! groups ([`plane_groups`]), one read per group.
 //!
-//! The sort is stable (ties keep the file order), so a plane's rows and their order, and so
-//! its grid, do not depend on the grouping or on which rank grids it.
+//! Ties in w are sorted by global row index, so a plane's rows and their order, and so its
+//! grid, do not depend on the grouping, the number of ranks, or which rank grids it.
 use std::ops::Range;
 use std::time::Instant;
 
@@ -20,6 +21,7 @@ use rayon::prelude::*;
 
 use super::context::Run;
 use super::error::ImagingError;
+use super::wroute::{exchange, Targets};
 use crate::grid::{par_row_blocks, place_samples_in_plane, GridCounts, GridMode};
 use crate::metrics::{ReadPass, Stage};
 use crate::vis::samples::wavelength_scale;
@@ -67,12 +69,15 @@ pub fn plane_groups(run: &Run, planes: &WPlanes, mine: Range<usize>) -> Vec<Rang
 }
 
 impl WRows {
-    /// Reads every row of the data once (in chunks, imaging weights applied) and keeps those
-    /// that reach a plane of `group`, folded and sorted by w; counts every sample read.
+    /// Reads this rank's rows of the data once (all rows on one rank; in chunks, imaging
+    /// weights applied), counts their samples, and keeps the rows that reach a plane of
+    /// `groups[rank]`, folded and sorted by w. With several ranks each row goes to every rank
+    /// whose planes of this pass (`groups[q]`) it reaches ([`super::wroute`]): a collective,
+    /// called by every rank with the same `groups`.
     pub fn read(
         run: &mut Run,
         planes: &WPlanes,
-        group: Range<usize>,
+        groups: &[Option<Range<usize>>],
     ) -> Result<Self, ImagingError> {
         let t = Instant::now();
         let meta = run.source.meta();
@@ -81,15 +86,31 @@ impl WRows {
         let scale = (s[0], s[1]);
         let nchan = meta.nchan();
         let geom = &run.plan.geom;
-        let (g0, glast) = (group.start as f64, group.end.saturating_sub(1) as f64);
+        let dist = run.dist;
+        let routed = dist.size() > 1;
+        let targets = Targets::new(groups);
+        let chunks: Vec<Range<usize>> =
+            row_chunks(dist.my_rows(meta.nrow), run.plan.chunk_rows).collect();
+        // Every rank takes part in every exchange, with an empty chunk once its rows are read.
+        let rounds = if routed {
+            dist.all_max_f64(chunks.len() as f64) as usize
+        } else {
+            chunks.len()
+        };
         let mut held = Held::default();
         let mut counts = GridCounts::default();
-        for r in row_chunks(0..meta.nrow, run.plan.chunk_rows) {
-            let mut chunk = run.source.read(r, Want::All)?;
-            run.times.count_read(ReadPass::Image);
-            if let Some(w) = run.weights {
-                w.apply(&mut chunk, &meta.freq_hz);
-            }
+        for k in 0..rounds {
+            let chunk = match chunks.get(k) {
+                Some(r) => {
+                    let mut chunk = run.source.read(r.clone(), Want::All)?;
+                    run.times.count_read(ReadPass::Image);
+                    if let Some(w) = run.weights {
+                        w.apply(&mut chunk, &meta.freq_hz);
+                    }
+                    chunk
+                }
+                None => VisChunk::default(),
+            };
             let nrow = chunk.nrow();
             for c in par_row_blocks(nrow, |rows| {
                 place_samples_in_plane(
@@ -104,14 +125,27 @@ impl WRows {
             }) {
                 counts.merge(&c);
             }
-            let keep: Vec<usize> = (0..nrow)
-                .filter(|&i| {
-                    let w = chunk.uvw_m[i][2].abs();
-                    let (lo, hi) = planes.plane_span(w * scale.0, w * scale.1);
-                    w.is_finite() && hi > g0 && lo < glast
+            let spans: Vec<Option<(f64, f64)>> = chunk
+                .uvw_m
+                .iter()
+                .map(|uvw| {
+                    let w = uvw[2].abs();
+                    w.is_finite()
+                        .then(|| planes.plane_span(w * scale.0, w * scale.1))
                 })
                 .collect();
-            held.push(&chunk, &keep, nchan);
+            if routed {
+                let (rows, index) = exchange(dist, &chunk, &spans, &targets, nchan);
+                held.push(&rows, 0..rows.nrow(), &index, nchan);
+            } else {
+                let keep = spans
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_some_and(|s| targets.reached(s)))
+                    .map(|(i, _)| i);
+                let index: Vec<usize> = (chunk.row0..chunk.row0 + nrow).collect();
+                held.push(&chunk, keep, &index, nchan);
+            }
         }
         let (rows, w_m) = held.sorted(nchan);
         run.times.add(Stage::Read, t.elapsed().as_secs_f64());
@@ -143,22 +177,32 @@ impl WRows {
     }
 }
 
-/// Rows gathered from the chunks, folded to w ≥ 0, in file order.
+/// Rows gathered from the chunks, folded to w ≥ 0, with their global row indices.
 #[derive(Default)]
 struct Held {
     rows: VisChunk,
+    /// The global row index of each held row.
+    index: Vec<usize>,
     /// Whether any chunk had flags (then `rows.flag` covers every row).
     flagged: bool,
 }
 
 impl Held {
-    /// Appends rows `keep` of `chunk`, folded.
-    fn push(&mut self, chunk: &VisChunk, keep: &[usize], nchan: usize) {
+    /// Appends rows `keep` of `chunk` (global indices `index`, one per row of `chunk`),
+    /// folded.
+    fn push(
+        &mut self,
+        chunk: &VisChunk,
+        keep: impl IntoIterator<Item = usize>,
+        index: &[usize],
+        nchan: usize,
+    ) {
         if !chunk.flag.is_empty() && !self.flagged {
             self.flagged = true;
             self.rows.flag = vec![false; self.rows.vis.len()];
         }
-        for &i in keep {
+        for i in keep {
+            self.index.push(index[i]);
             let [u, v, w] = chunk.uvw_m[i];
             let fold = w < 0.0;
             self.rows
@@ -184,11 +228,16 @@ impl Held {
         }
     }
 
-    /// The rows sorted by w (stable), and their w.
+    /// The rows sorted by w, ties by global row index, and their w.
     fn sorted(self, nchan: usize) -> (VisChunk, Vec<f64>) {
         let src = self.rows;
+        let index = self.index;
         let mut order: Vec<usize> = (0..src.nrow()).collect();
-        order.sort_by(|&a, &b| src.uvw_m[a][2].total_cmp(&src.uvw_m[b][2]));
+        order.par_sort_unstable_by(|&a, &b| {
+            src.uvw_m[a][2]
+                .total_cmp(&src.uvw_m[b][2])
+                .then(index[a].cmp(&index[b]))
+        });
         let w_m = order.iter().map(|&i| src.uvw_m[i][2]).collect();
         let mut rows = VisChunk {
             row0: 0,

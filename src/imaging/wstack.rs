@@ -1,13 +1,16 @@
 //! w-stacked imaging ([`crate::wstack`], Arras et al. 2021) behind `rimager image` with
 //! `image.wstacking` on.
 //!
-//! Work is shared out by **w-plane**, not by rows: each rank reads (or simulates) every row
-//! once, keeps those its contiguous range of planes needs, folded to w ≥ 0 and sorted by w
-//! ([`super::wrows`]), grids each plane from the rows whose w reaches it (dirty image and
-//! PSF together), transforms and screens each plane and sums the real parts; the ranks then sum their
-//! `ny × nx` real images to rank 0 (far fewer bytes than reducing every plane's complex grid),
-//! which applies the grid and w-corrections and normalises. The counts are the same on every
-//! rank (each sees all rows) and are taken from rank 0.
+//! Gridding is shared out by **w-plane**, reading by rows: each rank reads (or simulates) its
+//! own rows once per pass and sends each to the ranks whose contiguous ranges of planes it
+//! reaches ([`super::wroute`]); each rank keeps the rows its planes need, folded to w ≥ 0 and
+//! sorted by w ([`super::wrows`]), grids each plane from the rows whose w reaches it (dirty
+//! image and PSF together), transforms and screens each plane and sums the real parts; the
+//! ranks then sum their `ny × nx` real images to rank 0 (far fewer bytes than reducing every
+//! plane's complex grid), which applies the grid and w-corrections and normalises. Each rank
+//! counts the samples of the rows it read; the counts are summed over ranks.
+use std::ops::Range;
+
 use rayon::prelude::*;
 use tracing::info;
 
@@ -17,7 +20,7 @@ use super::error::ImagingError;
 use super::image2d::Backends;
 use super::pass::PassSpec;
 use super::products::{has_weight, ImageProducts};
-use super::reduce::root_counts;
+use super::reduce::global_counts;
 use super::wrows::{plane_groups, WRows};
 use crate::grid::{GridCounts, GridGeometry, ImageTimings};
 use crate::metrics::{ReadPass, Stage};
@@ -87,27 +90,37 @@ pub fn run_wstacked<T: Scalar>(
     let power = start_power_sampler(run, b.dirty.report().kind);
     let nchan = run.source.meta().nchan();
     let geom = run.plan.geom.clone();
-    let mine = split_range(planes.nplanes, run.dist.size(), run.dist.rank());
-    let groups = plane_groups(run, planes, mine.clone());
-    if run.dist.is_root() && groups.len() > 1 {
+    // Every rank's planes in groups that fit in memory; pass g reads the data once and grids
+    // the g-th group of every rank.
+    let size = run.dist.size();
+    let all_groups: Vec<Vec<Range<usize>>> = (0..size)
+        .map(|q| plane_groups(run, planes, split_range(planes.nplanes, size, q)))
+        .collect();
+    let passes = all_groups.iter().map(Vec::len).max().unwrap_or(0);
+    let mine = split_range(planes.nplanes, size, run.dist.rank());
+    if run.dist.is_root() && passes > 1 {
         info!(
             "w-stacking: the rows of {} planes do not fit in input.cache_mb = {} MiB; planes in {} groups of \
              at most {}, one read of the data each",
             mine.len(),
             run.plan.cache_bytes >> 20,
-            groups.len(),
-            groups[0].len()
+            passes,
+            all_groups[0][0].len()
         );
     }
-    // Every read sees every row: rank 0's counts (it always has planes) are the data's.
+    // Each rank counts the samples of the rows it reads (its own): summed over ranks below.
     let mut counts = GridCounts::default();
-    for group in groups {
-        let rows = WRows::read(run, planes, group.clone())?;
+    for g in 0..passes {
+        let groups: Vec<Option<Range<usize>>> =
+            all_groups.iter().map(|gs| gs.get(g).cloned()).collect();
+        let rows = WRows::read(run, planes, &groups)?;
         counts = rows.counts;
+        let Some(group) = groups[run.dist.rank()].clone() else {
+            continue;
+        };
         tracing::debug!(
-            "w-planes {group:?}: {} of {} rows held ({:.1} MiB)",
+            "w-planes {group:?}: {} rows held ({:.1} MiB)",
             rows.vis.meta().nrow,
-            run.source.meta().nrow,
             rows.bytes() as f64 / (1u64 << 20) as f64
         );
         for p in group {
@@ -140,11 +153,9 @@ pub fn run_wstacked<T: Scalar>(
             }
         }
     }
-    let psf_counts = counts;
+    let local_used = counts.used;
     fail_point(run.dist)?;
-    // Rank 0 always has planes (nplanes ≥ W ≥ 4 is split from the front), so its counts are
-    // the global ones.
-    let counts = root_counts(run.dist, &counts);
+    let counts = global_counts(run.dist, &counts);
     check_counts(run, &counts)?;
     let image = finish_planes(
         run,
@@ -154,14 +165,9 @@ pub fn run_wstacked<T: Scalar>(
         [Stage::Reduce, Stage::Correct],
     )?;
     let psf = match b.psf.as_mut() {
-        Some(psf) => {
-            let pc = root_counts(run.dist, &psf_counts);
-            finish_planes(run, psf, planes, &pc, [Stage::Psf, Stage::Psf])?
-        }
+        Some(psf) => finish_planes(run, psf, planes, &counts, [Stage::Psf, Stage::Psf])?,
         None => None,
     };
-    // Every rank saw every sample: count them once (on rank 0), not once per rank.
-    let local_used = if run.dist.is_root() { counts.used } else { 0 };
     let metrics = gather_metrics(run, &b.reports(), power, local_used);
     Ok(match (image, metrics) {
         (Some(image), Some(metrics)) => Some(ImageProducts {

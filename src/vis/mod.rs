@@ -6,6 +6,7 @@
 pub mod channels;
 pub mod h5;
 pub mod h5diag;
+pub mod pack;
 pub mod read;
 pub mod samples;
 
