@@ -19,26 +19,25 @@ fn template(d: &Path) -> std::path::PathBuf {
     write_file(d, "scaling.toml", &t)
 }
 
-fn sweep(cfg: &Path, mode: &str, vis: &str, out: &Path) -> Vec<Row> {
-    let run = rimager(
-        &[
-            "scaling",
-            "run",
-            "--config",
-            s(cfg),
-            "--mode",
-            mode,
-            "--vis",
-            vis,
-            "--layouts",
-            "1x1,2x1",
-            "--out",
-            s(out),
-            "--launcher",
-            "mpirun --oversubscribe -n {ranks} --bind-to none",
-        ],
-        &[],
-    );
+fn sweep(cfg: &Path, mode: &str, vis: &str, out: &Path, extra: &[&str]) -> Vec<Row> {
+    let mut args = vec![
+        "scaling",
+        "run",
+        "--config",
+        s(cfg),
+        "--mode",
+        mode,
+        "--vis",
+        vis,
+        "--layouts",
+        "1x1,2x1",
+        "--out",
+        s(out),
+        "--launcher",
+        "mpirun --oversubscribe -n {ranks} --bind-to none",
+    ];
+    args.extend_from_slice(extra);
+    let run = rimager(&args, &[]);
     run.assert_ok();
     let rows = read_csv(&out.join(format!("scaling-{mode}.csv")))
         .unwrap_or_else(|e| panic!("no readable CSV ({e}): {run}"));
@@ -103,13 +102,13 @@ fn strong_and_weak_sweeps_with_one_and_two_ranks() {
     let cfg = template(d);
     let per_dump = 28 * 2;
 
-    let strong = sweep(&cfg, "strong", "20000", &d.join("strong"));
+    let strong = sweep(&cfg, "strong", "20000", &d.join("strong"), &[]);
     check_rows(&strong, "strong");
     // Strong: the same total for both runs, at least the target, less than one dump more.
     assert_eq!(strong[0].vis_total, strong[1].vis_total);
     assert!((20_000..20_000 + per_dump).contains(&strong[0].vis_total));
 
-    let weak = sweep(&cfg, "weak", "8000", &d.join("weak"));
+    let weak = sweep(&cfg, "weak", "8000", &d.join("weak"), &[]);
     check_rows(&weak, "weak");
     // Weak: the total grows with the ranks; each rank keeps about 8000.
     assert!((8_000..8_000 + per_dump).contains(&weak[0].vis_total));
@@ -122,6 +121,37 @@ fn strong_and_weak_sweeps_with_one_and_two_ranks() {
             r.vis_rank
         );
     }
+
+    // From a file: the same observation, written once, read by the runs (reading timed).
+    let file = sweep(
+        &cfg,
+        "strong",
+        "20000",
+        &d.join("strong-file"),
+        &["--from-file"],
+    );
+    check_rows(&file, "strong");
+    assert_eq!(file[0].vis_total, strong[0].vis_total);
+    let data = d.join(format!("strong-file/data/vis-{}.h5", file[0].vis_total));
+    assert!(data.is_file(), "no observation file {}", data.display());
+    let stage = |name: &str| {
+        rimager::metrics::STAGES
+            .iter()
+            .position(|s| *s == name)
+            .unwrap()
+    };
+    let (read, simulate) = (stage("read"), stage("simulate"));
+    assert!(
+        file.iter()
+            .all(|r| r.stage_s[read] > 0.0 && r.stage_s[simulate] == 0.0),
+        "{file:?}"
+    );
+    assert!(
+        strong.iter().all(|r| r.stage_s[simulate] > 0.0),
+        "{strong:?}"
+    );
+    let runs = d.join("strong-file/runs");
+    assert!(runs.join("strong-file-cpu-2x1-r1.json").is_file());
 
     // Per-run configs, metrics and logs are kept; images are not.
     let runs = d.join("strong/runs");

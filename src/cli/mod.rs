@@ -174,6 +174,10 @@ struct ScalingRun {
     /// Print the commands only.
     #[arg(long)]
     dry_run: bool,
+    /// Write each run's observation to an HDF5 file under OUT/data/ first (`rimager simulate`,
+    /// once per visibility count) and image from the file, so the times include reading.
+    #[arg(long)]
+    from_file: bool,
 }
 
 /// `--backends`: `cpu`, `gpu` or both, comma-separated.
@@ -210,6 +214,7 @@ impl TryFrom<ScalingRun> for Sweep {
             launcher: a.launcher,
             rimager,
             dry_run: a.dry_run,
+            from_file: a.from_file,
         })
     }
 }

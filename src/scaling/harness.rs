@@ -33,6 +33,9 @@ pub struct Sweep {
     pub rimager: PathBuf,
     /// Print the commands without running them.
     pub dry_run: bool,
+    /// Image from an HDF5 file of each observation (written once per visibility count under
+    /// `out/data/`) instead of simulating it in memory.
+    pub from_file: bool,
 }
 
 /// The number of baselines × channels of the template, i.e. visibilities per dump.
@@ -104,6 +107,44 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Sc
     }
 }
 
+/// The HDF5 file of the observation `cfg` (`nvis` visibilities) under `out/data/`, written by
+/// `rimager simulate` if it is not there yet (not in a dry run). A file of the same name from an
+/// earlier sweep is reused: the name holds the visibility count, and the template's other
+/// settings are the caller's to keep fixed within one output directory.
+fn observation_file(sweep: &Sweep, cfg: &Config, nvis: u64) -> Result<PathBuf, ScalingError> {
+    let dir = sweep.out.join("data");
+    let path = dir.join(format!("vis-{nvis}.h5"));
+    if sweep.dry_run || path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).map_err(io("cannot create directory", &dir))?;
+    let mut sim = cfg.clone();
+    sim.simulate.output = path.clone();
+    let cfg_path = dir.join(format!("vis-{nvis}.toml"));
+    let text = toml::to_string(&sim).map_err(|e| ScalingError::RunConfig {
+        path: cfg_path.clone(),
+        reason: e.to_string(),
+    })?;
+    crate::output::write_atomically(&cfg_path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+    let log_path = dir.join(format!("vis-{nvis}.log"));
+    let log = std::fs::File::create(&log_path).map_err(io("cannot create", &log_path))?;
+    let log2 = log.try_clone().map_err(io("cannot reopen", &log_path))?;
+    println!("writing {nvis} visibilities to {}", path.display());
+    let status = Command::new(&sweep.rimager)
+        .args(["simulate", "--config", &cfg_path.display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .status();
+    if matches!(&status, Ok(s) if s.success()) && path.is_file() {
+        return Ok(path);
+    }
+    Err(ScalingError::Simulate {
+        path,
+        log: log_path,
+    })
+}
+
 /// Runs the sweep; returns the CSV path. Each finished run is added to the CSV at once, so an
 /// interrupted sweep keeps what it measured. Failed runs are reported and skipped; the sweep
 /// then ends with [`ScalingError::RunsFailed`] after writing the CSV and plots of the others.
@@ -125,11 +166,17 @@ pub fn run(sweep: &Sweep) -> Result<PathBuf, ScalingError> {
                 Mode::Strong => sweep.vis,
                 Mode::Weak => sweep.vis * l.ranks as u64,
             };
-            let (cfg, nvis) = sized_config(&template, target)?;
+            let (mut cfg, nvis) = sized_config(&template, target)?;
+            if sweep.from_file {
+                let path = observation_file(sweep, &cfg, nvis)?;
+                cfg.input.source = Source::File;
+                cfg.input.path = path;
+            }
+            let source = if sweep.from_file { "-file" } else { "" };
             for rep in 1..=sweep.repeat {
                 total += 1;
                 let tag = format!(
-                    "{}-{backend}-{}x{}-r{rep}",
+                    "{}{source}-{backend}-{}x{}-r{rep}",
                     sweep.mode.name(),
                     l.ranks,
                     l.threads

@@ -99,6 +99,14 @@ pub enum ScalingError {
         /// The directory of the runs' logs.
         dir: PathBuf,
     },
+    /// Writing an observation's file (`--from-file`) failed.
+    #[error("writing the observation file {path} failed (see {log})")]
+    Simulate {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// The log of `rimager simulate`.
+        log: PathBuf,
+    },
 }
 
 impl From<crate::config::ConfigError> for ScalingError {
