@@ -215,37 +215,20 @@ pub fn routed_image<T: Scalar>(
     let hi = dist.all_max_f64(g.hi as f64) as usize;
     let band = if lo < hi { lo..hi } else { 0..0 };
     let layout = SlabLayout::new(band, geom.nx, dist.size());
-    let owner = row_owners(&layout);
     let nw = record_words::<T>();
     let records = std::mem::take(&mut g.records);
-    // Each record's owners, counted then placed (in this rank's sample order per owner).
-    let mut send_counts = vec![0usize; dist.size()];
-    for w in records.chunks_exact(nw) {
-        let r0 = first_row(&geom, w);
-        for_each_owner(&layout, &owner, (r0, width, nv), |q| send_counts[q] += nw);
-    }
-    let mut cursor = offsets(&send_counts);
-    let mut send = vec![0u32; send_counts.iter().sum()];
-    for w in records.chunks_exact(nw) {
-        let r0 = first_row(&geom, w);
-        for_each_owner(&layout, &owner, (r0, width, nv), |q| {
-            send[cursor[q]..cursor[q] + nw].copy_from_slice(w);
-            cursor[q] += nw;
-        });
-    }
-    drop(records);
-    let sc: Vec<u64> = send_counts.iter().map(|&c| c as u64).collect();
-    let mut rc = vec![0u64; dist.size()];
-    let ones = vec![1usize; dist.size()];
-    dist.all_to_all(&sc, &ones, &mut rc, &ones);
-    let recv_counts: Vec<usize> = rc.iter().map(|&c| c as usize).collect();
-    let mut recv = vec![0u32; recv_counts.iter().sum()];
-    dist.all_to_all(&send, &send_counts, &mut recv, &recv_counts);
-    drop(send);
+    let recv = if dist.size() == 1 {
+        // One rank owns the whole band: its records as they are.
+        records
+    } else {
+        exchange(dist, records, &layout, (nw, width, nv), &geom)
+    };
     times.route_s = t.elapsed().as_secs_f64();
     if dist.is_root() {
+        let empty = layout.rows.iter().filter(|r| r.is_empty()).count();
         tracing::debug!(
-            "routing: band {:?} of {nv} rows, {} records received by rank 0 ({:.3} s)",
+            "routing: band {:?} of {nv} rows, {empty} rank(s) without rows, {} records gridded by rank 0 \
+             ({:.3} s)",
             layout.band,
             recv.len() / nw,
             times.route_s
@@ -272,6 +255,44 @@ pub fn routed_image<T: Scalar>(
     let (image, slab_times) = transform_slab(dist, slab, &layout, &tr);
     times.slab = slab_times;
     Ok((image, times))
+}
+
+/// Sends each record of `records` (this rank's, `nw` words each, in sample order) to the
+/// owner(s) of the rows its `width`-row footprint touches: the counts first (one per rank),
+/// then the records, both with `MPI_Alltoallv`. Returns the records this rank owns: rank 0's
+/// first, then rank 1's, …, each rank's in its sample order.
+fn exchange(
+    dist: &Dist,
+    records: Vec<u32>,
+    layout: &SlabLayout,
+    (nw, width, nv): (usize, usize, usize),
+    geom: &GridGeometry,
+) -> Vec<u32> {
+    let owner = row_owners(layout);
+    // Each record's owners, counted then placed (in this rank's sample order per owner).
+    let mut send_counts = vec![0usize; dist.size()];
+    for w in records.chunks_exact(nw) {
+        let r0 = first_row(geom, w);
+        for_each_owner(layout, &owner, (r0, width, nv), |q| send_counts[q] += nw);
+    }
+    let mut cursor = offsets(&send_counts);
+    let mut send = vec![0u32; send_counts.iter().sum()];
+    for w in records.chunks_exact(nw) {
+        let r0 = first_row(geom, w);
+        for_each_owner(layout, &owner, (r0, width, nv), |q| {
+            send[cursor[q]..cursor[q] + nw].copy_from_slice(w);
+            cursor[q] += nw;
+        });
+    }
+    drop(records);
+    let sc: Vec<u64> = send_counts.iter().map(|&c| c as u64).collect();
+    let mut rc = vec![0u64; dist.size()];
+    let ones = vec![1usize; dist.size()];
+    dist.all_to_all(&sc, &ones, &mut rc, &ones);
+    let recv_counts: Vec<usize> = rc.iter().map(|&c| c as usize).collect();
+    let mut recv = vec![0u32; recv_counts.iter().sum()];
+    dist.all_to_all(&send, &send_counts, &mut recv, &recv_counts);
+    recv
 }
 
 /// Offsets of consecutive blocks of `counts`.
