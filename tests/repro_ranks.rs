@@ -100,7 +100,10 @@ fn image(
     run.assert_ok();
     let img = read_image_h5(&with_suffix(out, ".h5"))
         .unwrap_or_else(|e| panic!("{ranks}x{threads}: no readable image ({e}): {run}"));
-    assert_eq!(img.info.ranks, ranks as u64, "the processes did not form one job");
+    assert_eq!(
+        img.info.ranks, ranks as u64,
+        "the processes did not form one job"
+    );
     assert_eq!(img.info.threads, threads as u64, "threads per rank");
     (img, run)
 }
@@ -125,7 +128,11 @@ fn assert_same_bits(a: &ImageFile, b: &ImageFile, what: &str) {
         rel_l2(&a.image, &b.image)
     );
     let (pa, pb) = (a.psf.as_ref().unwrap(), b.psf.as_ref().unwrap());
-    assert!(bits(pa) == bits(pb), "{what}: PSF differs ({:?})", first_diff(pa, pb));
+    assert!(
+        bits(pa) == bits(pb),
+        "{what}: PSF differs ({:?})",
+        first_diff(pa, pb)
+    );
     match (&a.cube, &b.cube) {
         (Some(ca), Some(cb)) => {
             assert!(
@@ -139,7 +146,11 @@ fn assert_same_bits(a: &ImageFile, b: &ImageFile, what: &str) {
         (None, None) => {}
         _ => panic!("{what}: one image has a cube, the other not"),
     }
-    assert_eq!(a.info.sum_weights.to_bits(), b.info.sum_weights.to_bits(), "{what}: sum of weights");
+    assert_eq!(
+        a.info.sum_weights.to_bits(),
+        b.info.sum_weights.to_bits(),
+        "{what}: sum of weights"
+    );
 }
 
 #[test]
@@ -152,7 +163,14 @@ fn reproducible_images_are_the_same_bits_for_1_to_4_ranks_and_1_or_2_threads() {
     let vis = d.join("obs.h5");
     write_random_vis(&vis, 701, 1.0, 3);
     // float32 (ε = 1e-4), a Gaussian taper and a 2-plane cube: every 2-D product.
-    let cfg = config(d, "f32", &vis, 96, 1e-4, "taper_arcsec = 90.0\nchannels_out = 2\n");
+    let cfg = config(
+        d,
+        "f32",
+        &vis,
+        96,
+        1e-4,
+        "taper_arcsec = 90.0\nchannels_out = 2\n",
+    );
     let layouts = [(1, 1), (1, 2), (2, 1), (3, 1), (4, 1), (2, 2)];
     let mut images = Vec::new();
     for (r, t) in layouts {
@@ -219,7 +237,10 @@ fn float64_briggs_reproducible_on_three_ranks_matches_one() {
     let h5 = with_suffix(&d.join("three"), ".h5");
     let v = rimager(&["verify", "--config", s(&cfg), "--image", s(&h5)], &[]);
     v.assert_ok();
-    assert!(v.stdout.contains("PASS") && !v.stdout.contains("FAIL"), "verify: {v}");
+    assert!(
+        v.stdout.contains("PASS") && !v.stdout.contains("FAIL"),
+        "verify: {v}"
+    );
 }
 
 #[test]
@@ -258,7 +279,10 @@ fn ranks_that_own_no_rows_and_messages_in_many_rounds() {
     let h5 = with_suffix(&d.join("six"), ".h5");
     let v = rimager(&["verify", "--config", s(&cfg), "--image", s(&h5)], &[]);
     v.assert_ok();
-    assert!(v.stdout.contains("PASS") && !v.stdout.contains("FAIL"), "verify: {v}");
+    assert!(
+        v.stdout.contains("PASS") && !v.stdout.contains("FAIL"),
+        "verify: {v}"
+    );
 }
 
 #[test]
@@ -268,11 +292,27 @@ fn what_reproducible_mode_cannot_do_is_refused_in_one_line() {
     let vis = d.join("obs.h5");
     write_random_vis(&vis, 50, 1.0, 1);
     for (extra, needles) in [
-        ("wstacking = true\n", ["image.reproducible", "image.wstacking"]),
-        ("reduction = \"root\"\n", ["image.reproducible", "image.reduction"]),
-        ("backend = \"gpu\"\n", ["image.reproducible", "image.backend"]),
+        (
+            "wstacking = true\n",
+            ["image.reproducible", "image.wstacking"],
+        ),
+        (
+            "reduction = \"root\"\n",
+            ["image.reproducible", "image.reduction"],
+        ),
+        (
+            "backend = \"gpu\"\n",
+            ["image.reproducible", "image.backend"],
+        ),
     ] {
-        let cfg = config(d, "bad", &vis, 32, 1e-4, &(String::from("reproducible = true\n") + extra));
+        let cfg = config(
+            d,
+            "bad",
+            &vis,
+            32,
+            1e-4,
+            &(String::from("reproducible = true\n") + extra),
+        );
         let run = rimager(
             &["image", "--config", s(&cfg), "--output", s(&d.join("bad"))],
             &[],

@@ -96,7 +96,10 @@ pub fn plan_fields(plan: &ImagingPlan) -> Vec<Named> {
                 super::reduce::Reduction::Route => 2.0,
             },
         ),
-        ("reproducible".into(), f64::from(u8::from(plan.reproducible))),
+        (
+            "reproducible".into(),
+            f64::from(u8::from(plan.reproducible)),
+        ),
     ]
 }
 

@@ -198,27 +198,28 @@ impl ImagingPlan {
         };
         let nvis = (meta.nrow * meta.nchan()) as u64;
         let w_range = extent.map(|e| abs_w_range_lambda(&e, (fmin, fmax)));
-        let (geom, wplanes) =
-            match w_range.filter(|&w| wants_wstacking(im.wstacking, &params, w, dist)) {
-                Some(w) => {
-                    if im.reproducible {
-                        return Err(ImagingError::Unsupported {
+        let (geom, wplanes) = match w_range
+            .filter(|&w| wants_wstacking(im.wstacking, &params, w, dist))
+        {
+            Some(w) => {
+                if im.reproducible {
+                    return Err(ImagingError::Unsupported {
                             key: "image.reproducible",
                             why: "is for 2-D imaging only, and image.wstacking = \"auto\" turned w-stacking on; \
                                   set image.wstacking = false"
                                 .into(),
                         });
-                    }
-                    if im.channels_out > 1 {
-                        return Err(ImagingError::CubeWithWStacking {
-                            channels_out: im.channels_out,
-                        });
-                    }
-                    let (g, p) = params.grid_wstack(nvis, w)?;
-                    (g, Some(p))
                 }
-                None => (params.grid_2d(nvis)?, None),
-            };
+                if im.channels_out > 1 {
+                    return Err(ImagingError::CubeWithWStacking {
+                        channels_out: im.channels_out,
+                    });
+                }
+                let (g, p) = params.grid_wstack(nvis, w)?;
+                (g, Some(p))
+            }
+            None => (params.grid_2d(nvis)?, None),
+        };
         Ok(Self {
             params,
             precision: if cfg.use_double() {

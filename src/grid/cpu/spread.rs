@@ -104,7 +104,12 @@ pub(super) fn spread_runs_into<T: Real>(
         .collect();
     let (rows, split_heavy) = (target.rows.clone(), target.split_heavy);
     assert!(rows.end <= nv, "slab within the grid");
-    assert_eq!(target.cells.len(), nu * rows.len(), "slab of {nu}x{} cells", rows.len());
+    assert_eq!(
+        target.cells.len(),
+        nu * rows.len(),
+        "slab of {nu}x{} cells",
+        rows.len()
+    );
     let grid = SharedGrid {
         ptr: target.cells.as_mut_ptr(),
         nu,
