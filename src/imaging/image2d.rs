@@ -76,9 +76,9 @@ pub enum Engines<T: Scalar> {
     /// Records routed to slab owners, for the dirty image and the PSF.
     Routed {
         /// The dirty image's records.
-        dirty: RoutedGridder<T>,
+        dirty: Box<RoutedGridder<T>>,
         /// The PSF's records.
-        psf: Option<RoutedGridder<T>>,
+        psf: Option<Box<RoutedGridder<T>>>,
     },
 }
 
@@ -103,8 +103,8 @@ impl<T: Scalar> Engines<T> {
         }
         let geom = run.plan.geom.clone();
         Ok(Self::Routed {
-            dirty: RoutedGridder::new(geom.clone()),
-            psf: run.plan.psf.then(|| RoutedGridder::new(geom)),
+            dirty: Box::new(RoutedGridder::new(geom.clone())),
+            psf: run.plan.psf.then(|| Box::new(RoutedGridder::new(geom))),
         })
     }
 
@@ -153,7 +153,10 @@ impl<T: Scalar> Engines<T> {
     ) -> Result<(GridCounts, Option<GridCounts>), ImagingError> {
         let (dirty, psf): (&mut dyn Gridder<T>, Option<&mut dyn Gridder<T>>) = match self {
             Self::Backends(b) => return b.grid(run, spec),
-            Self::Routed { dirty, psf } => (dirty, psf.as_mut().map(|p| p as &mut dyn Gridder<T>)),
+            Self::Routed { dirty, psf } => (
+                dirty.as_mut(),
+                psf.as_mut().map(|p| p.as_mut() as &mut dyn Gridder<T>),
+            ),
         };
         let mut targets = vec![Target::new(GridMode::Dirty, dirty)];
         if let Some(p) = psf {
@@ -272,7 +275,7 @@ pub fn image_channels<T: Scalar>(
     let (dirty_local, psf_local) = b.grid(run, &spec)?;
     fail_point(run.dist)?;
     let routed_dirty = match &*b {
-        Engines::Routed { dirty, .. } => Some(dirty),
+        Engines::Routed { dirty, .. } => Some(dirty.as_ref()),
         Engines::Backends(_) => None,
     };
     let counts = counts_of(run, &dirty_local, routed_dirty);
@@ -308,7 +311,7 @@ pub fn image_channels<T: Scalar>(
             let image = route_and_transform(run, dirty, &counts, stages)?;
             let psf = match (psf.as_mut(), psf_local) {
                 (Some(p), Some(local)) => {
-                    let pc = counts_of(run, &local, Some(&*p));
+                    let pc = counts_of(run, &local, Some(p.as_ref()));
                     route_and_transform(run, p, &pc, psf_stage)?
                 }
                 _ => None,
