@@ -60,9 +60,13 @@ pub struct ImageOverrides {
     /// Do not write the PNG quick looks (image.png = false)
     #[arg(long)]
     no_png: bool,
-    /// image.reduction: slab (reduce-scatter and distributed FFT) or root (sum to rank 0)
+    /// image.reduction: slab (reduce-scatter and distributed FFT), root (sum to rank 0) or
+    /// route (records routed to slab owners, then distributed FFT)
     #[arg(long, value_enum)]
     reduction: Option<Reduction>,
+    /// Bitwise-reproducible image for any rank and thread count (image.reproducible = true)
+    #[arg(long)]
+    reproducible: bool,
 }
 
 impl ImageOverrides {
@@ -110,6 +114,9 @@ impl ImageOverrides {
             image.png = false;
         }
         set(&mut image.reduction, &self.reduction);
+        if self.reproducible {
+            image.reproducible = true;
+        }
         cfg.validate().map_err(|e| e.blame_options(&self.given()))
     }
 
@@ -135,6 +142,7 @@ impl ImageOverrides {
             (o.output.is_some(), "image.output", "--output"),
             (o.wstacking.is_some(), "image.wstacking", "--wstacking"),
             (o.reduction.is_some(), "image.reduction", "--reduction"),
+            (o.reproducible, "image.reproducible", "--reproducible"),
             (
                 o.channels_out.is_some(),
                 "image.channels_out",

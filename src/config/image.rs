@@ -81,6 +81,10 @@ pub enum Reduction {
     /// ranks and the image is gathered to rank 0.
     #[default]
     Slab,
+    /// Each rank owns a slab of grid rows and every sample's record is routed to the
+    /// owner(s) of the rows its kernel footprint touches (an all-to-all), which grid only
+    /// their slab: no full grid anywhere and no grid reduction; then the slab FFT.
+    Route,
 }
 
 impl Reduction {
@@ -89,6 +93,7 @@ impl Reduction {
         match self {
             Reduction::Root => "root",
             Reduction::Slab => "slab",
+            Reduction::Route => "route",
         }
     }
 }
@@ -155,6 +160,11 @@ pub struct ImageConfig {
     /// How the grids of the ranks are combined before the transform.
     #[serde(default)]
     pub reduction: Reduction,
+    /// Bitwise-reproducible images whatever the number of ranks and threads: records routed
+    /// to slab owners, summed in global sample order, slab FFT on any rank count, exact sum of
+    /// the weights.
+    #[serde(default)]
+    pub reproducible: bool,
 }
 
 impl Default for ImageConfig {
@@ -178,6 +188,7 @@ impl Default for ImageConfig {
             channels_out: default_channels_out(),
             png: true,
             reduction: Reduction::default(),
+            reproducible: false,
         }
     }
 }
@@ -257,6 +268,32 @@ impl ImageConfig {
             "image.channels_out",
             0,
             "must be at least 1 (1 = the MFS image only)",
+        )?;
+        self.validate_reproducible()
+    }
+
+    /// Checks what `reproducible = true` cannot be combined with.
+    fn validate_reproducible(&self) -> Result<(), FieldError> {
+        if !self.reproducible {
+            return Ok(());
+        }
+        check(
+            self.reduction != Reduction::Root,
+            "image.reproducible",
+            true,
+            "needs image.reduction = \"route\" or \"slab\" (each cell summed by its slab owner), not \"root\"",
+        )?;
+        check(
+            self.backend != Backend::Gpu,
+            "image.reproducible",
+            true,
+            "runs on the CPU only; set image.backend = \"cpu\"",
+        )?;
+        check(
+            self.wstacking != WStacking::Bool(true),
+            "image.reproducible",
+            true,
+            "is for 2-D imaging only; set image.wstacking = false",
         )
     }
 

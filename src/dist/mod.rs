@@ -13,8 +13,11 @@ use mpi::environment::Universe;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::*;
 
+mod exact_sum;
 pub mod slab_fft;
 mod varcount;
+
+pub use exact_sum::ExactSum;
 
 /// An element type the collectives can sum: any MPI-equivalent plain value (f32, f64, …).
 pub trait Reducible: mpi::traits::Equivalence + Copy + Default {}

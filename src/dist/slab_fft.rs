@@ -108,7 +108,7 @@ pub fn slab_image<T: Real + Reducible>(
     layout: &SlabLayout,
     tr: &SlabTransform,
 ) -> (Option<Vec<f64>>, SlabTimes) {
-    let (nu, nv, nx, ny) = (tr.nu, tr.nv, tr.nx, tr.ny);
+    let (nu, nv) = (tr.nu, tr.nv);
     assert_eq!(grid.len(), nu * nv, "grid size");
     assert!(layout.band.end <= nv, "band within the grid");
     let me = dist.rank();
@@ -126,6 +126,33 @@ pub fn slab_image<T: Real + Reducible>(
         bytemuck::cast_slice_mut::<_, T>(&mut slab),
     );
     times.reduce_s = t.elapsed().as_secs_f64();
+    let (image, t2) = transform_slab(dist, slab, layout, tr);
+    times.fft_s = t2.fft_s;
+    times.correct_s = t2.correct_s;
+    times.transpose_s = t2.transpose_s;
+    (image, times)
+}
+
+/// Steps 2–5 of [`slab_image`] from this rank's summed slab (`layout.rows[rank]`, row-major,
+/// `nu` cells per row; consumed): the row FFTs, the transpose, the column FFTs with crop,
+/// sign, correction and scale, and the gather of the image to rank 0 (`None` elsewhere).
+///
+/// Every row and every column is transformed by the same code on the same values whatever
+/// rank holds it, and the crop, sign and correction are per pixel, so the image's bits depend
+/// only on the summed grid, not on the number of ranks or threads (the reproducible mode
+/// relies on this, with one rank too).
+pub fn transform_slab<T: Real + Reducible>(
+    dist: &Dist,
+    mut slab: Vec<Complex<T>>,
+    layout: &SlabLayout,
+    tr: &SlabTransform,
+) -> (Option<Vec<f64>>, SlabTimes) {
+    let (nu, nv, nx, ny) = (tr.nu, tr.nv, tr.nx, tr.ny);
+    assert!(layout.band.end <= nv, "band within the grid");
+    let me = dist.rank();
+    let mine = layout.rows[me].clone();
+    assert_eq!(slab.len(), mine.len() * nu, "slab size");
+    let mut times = SlabTimes::default();
 
     // 2. Row FFTs on the slab, keeping the nx image columns.
     let t = Instant::now();

@@ -75,6 +75,8 @@ pub struct Placed {
     pub re: f64,
     /// Imaginary part of the weighted value.
     pub im: f64,
+    /// The sample's weight `w` (its share of the image's normalisation).
+    pub weight: f64,
 }
 
 /// Visits every usable sample of rows `rows` of `chunk` with its place on the grid, and counts
@@ -161,6 +163,7 @@ pub fn place_samples_in_plane(
             sv: iv0 as f64 - y,
             re,
             im,
+            weight: wt,
         });
     });
     counts

@@ -90,7 +90,15 @@ pub fn plan_fields(plan: &ImagingPlan) -> Vec<Named> {
         ("channels_out".into(), plan.channels_out as f64),
         (
             "reduction".into(),
-            f64::from(u8::from(plan.reduction == super::reduce::Reduction::Slab)),
+            match plan.reduction {
+                super::reduce::Reduction::ToRoot => 0.0,
+                super::reduce::Reduction::Slab => 1.0,
+                super::reduce::Reduction::Route => 2.0,
+            },
+        ),
+        (
+            "reproducible".into(),
+            f64::from(u8::from(plan.reproducible)),
         ),
     ]
 }

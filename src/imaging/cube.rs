@@ -11,7 +11,7 @@ use tracing::warn;
 
 use super::context::{Run, Scalar};
 use super::error::ImagingError;
-use super::image2d::{image_channels, Backends};
+use super::image2d::{image_channels, Engines};
 use super::products::CubePlane;
 use crate::metrics::Stage;
 use crate::vis::channels::{channel_groups, group_centre_hz};
@@ -21,7 +21,7 @@ use crate::vis::channels::{channel_groups, group_centre_hz};
 /// as [`Stage::Cube`].
 pub fn image_cube<T: Scalar>(
     run: &mut Run,
-    b: &mut Backends<T>,
+    b: &mut Engines<T>,
 ) -> Result<Option<Vec<CubePlane>>, ImagingError> {
     let freq_hz = run.source.meta().freq_hz.clone();
     let npix = run.plan.params.nx * run.plan.params.ny;

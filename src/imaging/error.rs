@@ -91,6 +91,14 @@ pub enum ImagingError {
         /// The requested planes.
         channels_out: usize,
     },
+    /// A setting that cannot be honoured in this run.
+    #[error("{key} {why}")]
+    Unsupported {
+        /// The configuration key.
+        key: &'static str,
+        /// Why, and what to do.
+        why: String,
+    },
     /// The output set (paths, lock, space, commit).
     #[error(transparent)]
     OutputSet(#[from] super::outset::OutputSetError),

@@ -10,7 +10,9 @@ use super::error::ImagingError;
 use super::pass::{grid_pass, PassSpec, Target};
 use super::products::has_weight;
 use super::reduce::{global_counts, slab_image, Reduction};
-use crate::grid::{BackendReport, GridCounts, GridMode};
+use super::routed::{routed_image, RoutedGridder};
+use crate::config::Backend;
+use crate::grid::{BackendKind, BackendReport, GridCounts, GridMode, Gridder};
 use crate::metrics::{ReadPass, Stage};
 
 /// The backends of a run: one for the dirty image and, with the PSF, one for the PSF, so
@@ -66,6 +68,143 @@ impl<T: Scalar> Backends<T> {
     }
 }
 
+/// How 2-D images are gridded: the backends (a grid each, combined over ranks), or record
+/// routing to slab owners ([`super::routed`], no full grid anywhere).
+pub enum Engines<T: Scalar> {
+    /// A backend per product, each with its own grid.
+    Backends(Backends<T>),
+    /// Records routed to slab owners, for the dirty image and the PSF.
+    Routed {
+        /// The dirty image's records.
+        dirty: Box<RoutedGridder<T>>,
+        /// The PSF's records.
+        psf: Option<Box<RoutedGridder<T>>>,
+    },
+}
+
+impl<T: Scalar> Engines<T> {
+    /// The engines `run.plan` asks for on this many ranks ([`super::plan::ImagingPlan::routes`]).
+    pub fn new(run: &Run) -> Result<Self, ImagingError> {
+        if !run.plan.routes(run.dist.size()) {
+            return Ok(Self::Backends(Backends::new(run)?));
+        }
+        match run.plan.backend {
+            Backend::Gpu => {
+                return Err(ImagingError::Unsupported {
+                    key: "image.reduction",
+                    why: "= \"route\" (and image.reproducible = true) grids on the CPU: set image.backend = \"cpu\""
+                        .into(),
+                })
+            }
+            Backend::Auto if run.dist.is_root() => tracing::info!(
+                "backend auto: record routing (image.reduction = \"route\" or image.reproducible) grids on the CPU"
+            ),
+            _ => {}
+        }
+        let geom = run.plan.geom.clone();
+        Ok(Self::Routed {
+            dirty: Box::new(RoutedGridder::new(geom.clone())),
+            psf: run.plan.psf.then(|| Box::new(RoutedGridder::new(geom))),
+        })
+    }
+
+    /// The kind of backend that grids.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Self::Backends(b) => b.dirty.report().kind,
+            Self::Routed { .. } => BackendKind::Cpu,
+        }
+    }
+
+    /// What every backend reports.
+    pub fn reports(&self) -> Vec<BackendReport> {
+        match self {
+            Self::Backends(b) => b.reports(),
+            Self::Routed { dirty, psf } => std::iter::once(dirty)
+                .chain(psf.as_ref())
+                .map(|g| BackendReport {
+                    kind: BackendKind::Cpu,
+                    device_name: None,
+                    stage_times: None,
+                    cpu_times: Some(g.times()),
+                    device_memory_bytes: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn clear(&mut self) -> Result<(), ImagingError> {
+        match self {
+            Self::Backends(b) => b.clear(),
+            Self::Routed { dirty, psf } => {
+                dirty.clear()?;
+                if let Some(p) = psf.as_mut() {
+                    p.clear()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn grid(
+        &mut self,
+        run: &mut Run,
+        spec: &PassSpec,
+    ) -> Result<(GridCounts, Option<GridCounts>), ImagingError> {
+        let (dirty, psf): (&mut dyn Gridder<T>, Option<&mut dyn Gridder<T>>) = match self {
+            Self::Backends(b) => return b.grid(run, spec),
+            Self::Routed { dirty, psf } => (
+                dirty.as_mut(),
+                psf.as_mut().map(|p| p.as_mut() as &mut dyn Gridder<T>),
+            ),
+        };
+        let mut targets = vec![Target::new(GridMode::Dirty, dirty)];
+        if let Some(p) = psf {
+            targets.push(Target::new(GridMode::Psf, p));
+        }
+        grid_pass(run, spec, &mut targets)?;
+        Ok((targets[0].counts, targets.get(1).map(|t| t.counts)))
+    }
+}
+
+/// Global counts of `local` (summed over ranks); with record routing, the sum of the
+/// weights is the exact one of `routed` (a collective), so that it does not depend on the
+/// rank count.
+fn counts_of<T: Scalar>(
+    run: &Run,
+    local: &GridCounts,
+    routed: Option<&RoutedGridder<T>>,
+) -> GridCounts {
+    let mut c = global_counts(run.dist, local);
+    if let Some(g) = routed {
+        c.sum_weights = g.global_weight_sum(run.dist);
+    }
+    c
+}
+
+/// Routes `g`'s records to their slab owners, grids and transforms there; the image on rank
+/// 0. The routing goes to `stages[0]` (with the slab FFT's transpose and gather), the owners'
+/// gridding to [`Stage::Grid`] (or `stages[0]` when that is not [`Stage::Reduce`]), the FFT and
+/// correction to `stages[1]` and `stages[2]`.
+fn route_and_transform<T: Scalar>(
+    run: &mut Run,
+    g: &mut RoutedGridder<T>,
+    counts: &GridCounts,
+    stages: [Stage; 3],
+) -> Result<Option<Vec<f64>>, ImagingError> {
+    let (img, t) = routed_image(run.dist, g, 1.0 / counts.sum_weights)?;
+    let grid_stage = if stages[0] == Stage::Reduce {
+        Stage::Grid
+    } else {
+        stages[0]
+    };
+    run.times.add(stages[0], t.route_s + t.slab.transpose_s);
+    run.times.add(grid_stage, t.grid_s);
+    run.times.add(stages[1], t.slab.fft_s);
+    run.times.add(stages[2], t.slab.correct_s);
+    Ok(img)
+}
+
 /// The images of one set of channels: global counts, and on rank 0 the images.
 pub struct ChannelImages {
     /// Global counts of the dirty image.
@@ -116,7 +255,7 @@ fn reduce_and_transform<T: Scalar>(
 /// second goes to that stage.
 pub fn image_channels<T: Scalar>(
     run: &mut Run,
-    b: &mut Backends<T>,
+    b: &mut Engines<T>,
     channels: Range<usize>,
     timed_as: Option<Stage>,
     require_weight: bool,
@@ -135,7 +274,11 @@ pub fn image_channels<T: Scalar>(
     };
     let (dirty_local, psf_local) = b.grid(run, &spec)?;
     fail_point(run.dist)?;
-    let counts = global_counts(run.dist, &dirty_local);
+    let routed_dirty = match &*b {
+        Engines::Routed { dirty, .. } => Some(dirty.as_ref()),
+        Engines::Backends(_) => None,
+    };
+    let counts = counts_of(run, &dirty_local, routed_dirty);
     if require_weight {
         check_counts(run, &counts)?;
     } else if !has_weight(&counts) {
@@ -150,15 +293,31 @@ pub fn image_channels<T: Scalar>(
         Some(s) => [s; 3],
         None => [Stage::Reduce, Stage::Fft, Stage::Correct],
     };
-    let image = reduce_and_transform(run, &mut b.dirty, &counts, stages)?;
-    let psf = match (b.psf.as_mut(), psf_local) {
-        (Some(p), Some(local)) => {
-            // The PSF's reduction and transform, as one stage.
-            let pc = global_counts(run.dist, &local);
-            let stage = timed_as.unwrap_or(Stage::Psf);
-            reduce_and_transform(run, p, &pc, [stage; 3])?
+    // The PSF's reduction and transform, as one stage.
+    let psf_stage = [timed_as.unwrap_or(Stage::Psf); 3];
+    let (image, psf) = match b {
+        Engines::Backends(b) => {
+            let image = reduce_and_transform(run, &mut b.dirty, &counts, stages)?;
+            let psf = match (b.psf.as_mut(), psf_local) {
+                (Some(p), Some(local)) => {
+                    let pc = global_counts(run.dist, &local);
+                    reduce_and_transform(run, p, &pc, psf_stage)?
+                }
+                _ => None,
+            };
+            (image, psf)
         }
-        _ => None,
+        Engines::Routed { dirty, psf } => {
+            let image = route_and_transform(run, dirty, &counts, stages)?;
+            let psf = match (psf.as_mut(), psf_local) {
+                (Some(p), Some(local)) => {
+                    let pc = counts_of(run, &local, Some(p.as_ref()));
+                    route_and_transform(run, p, &pc, psf_stage)?
+                }
+                _ => None,
+            };
+            (image, psf)
+        }
     };
     Ok(ChannelImages {
         counts,

@@ -5,14 +5,14 @@
 use super::backend::{gather_metrics, start_power_sampler};
 use super::context::{Run, Scalar};
 use super::error::ImagingError;
-use super::image2d::{image_channels, Backends};
+use super::image2d::{image_channels, Engines};
 use super::products::ImageProducts;
 
 /// 2-D imaging of every channel (and the cube, with `image.channels_out > 1`); the products
 /// on rank 0.
 pub fn run_mfs<T: Scalar>(run: &mut Run) -> Result<Option<ImageProducts>, ImagingError> {
-    let mut b = Backends::<T>::new(run)?;
-    let power = start_power_sampler(run, b.dirty.report().kind);
+    let mut b = Engines::<T>::new(run)?;
+    let power = start_power_sampler(run, b.kind());
     let nchan = run.source.meta().nchan();
     let mfs = image_channels(run, &mut b, 0..nchan, None, true)?;
     let cube = if run.plan.channels_out > 1 {

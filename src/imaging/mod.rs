@@ -5,7 +5,7 @@
 //! size, precision, kernel and grid from ε, w-planes), build the imaging weights
 //! ([`weights`]), then run one mode over the single chunk loop of [`pass`] — 2-D / MFS
 //! ([`mfs`], with the channel cube of [`cube`]) or w-stacked ([`wstack`]) — reducing grids
-//! over ranks as the plan says ([`reduce`]), and on rank 0 write the products ([`write`]).
+//! over ranks as the plan says ([`reduce`], or routing records to slab owners: [`routed`]), and on rank 0 write the products ([`write`]).
 //! Each rank takes its contiguous share of rows and grids it; every rank plans the same grid
 //! from global quantities, so the reduction is well defined.
 pub mod agree;
@@ -23,6 +23,7 @@ pub mod pass;
 pub mod plan;
 pub mod products;
 pub mod reduce;
+pub mod routed;
 pub mod scalar;
 pub mod source;
 pub mod weights;

@@ -110,6 +110,9 @@ pub struct ImagingPlan {
     pub backend: Backend,
     /// How grids are combined over ranks.
     pub reduction: Reduction,
+    /// Bitwise-reproducible images (`image.reproducible`): records routed to slab owners on
+    /// any rank count, one included.
+    pub reproducible: bool,
     /// GPU power sampling interval, ms.
     pub gpu_sample_ms: u64,
     /// Output prefix.
@@ -140,6 +143,7 @@ impl ImagingPlan {
             cache_bytes: 1 << 30,
             backend: Backend::Cpu,
             reduction: Reduction::ToRoot,
+            reproducible: false,
             gpu_sample_ms: 100,
             output: PathBuf::new(),
             png: false,
@@ -194,19 +198,28 @@ impl ImagingPlan {
         };
         let nvis = (meta.nrow * meta.nchan()) as u64;
         let w_range = extent.map(|e| abs_w_range_lambda(&e, (fmin, fmax)));
-        let (geom, wplanes) =
-            match w_range.filter(|&w| wants_wstacking(im.wstacking, &params, w, dist)) {
-                Some(w) => {
-                    if im.channels_out > 1 {
-                        return Err(ImagingError::CubeWithWStacking {
-                            channels_out: im.channels_out,
+        let (geom, wplanes) = match w_range
+            .filter(|&w| wants_wstacking(im.wstacking, &params, w, dist))
+        {
+            Some(w) => {
+                if im.reproducible {
+                    return Err(ImagingError::Unsupported {
+                            key: "image.reproducible",
+                            why: "is for 2-D imaging only, and image.wstacking = \"auto\" turned w-stacking on; \
+                                  set image.wstacking = false"
+                                .into(),
                         });
-                    }
-                    let (g, p) = params.grid_wstack(nvis, w)?;
-                    (g, Some(p))
                 }
-                None => (params.grid_2d(nvis)?, None),
-            };
+                if im.channels_out > 1 {
+                    return Err(ImagingError::CubeWithWStacking {
+                        channels_out: im.channels_out,
+                    });
+                }
+                let (g, p) = params.grid_wstack(nvis, w)?;
+                (g, Some(p))
+            }
+            None => (params.grid_2d(nvis)?, None),
+        };
         Ok(Self {
             params,
             precision: if cfg.use_double() {
@@ -222,11 +235,24 @@ impl ImagingPlan {
             chunk_rows: cfg.input.chunk_rows,
             cache_bytes: cfg.input.cache_mb.saturating_mul(1 << 20),
             backend: im.backend,
-            reduction: im.reduction.into(),
+            reduction: if im.reproducible {
+                Reduction::Route
+            } else {
+                im.reduction.into()
+            },
+            reproducible: im.reproducible,
             gpu_sample_ms: cfg.metrics.gpu_sample_ms,
             output: im.output.clone(),
             png: im.png,
         })
+    }
+
+    /// Whether the 2-D images are made by record routing ([`super::routed`]) on `ranks`
+    /// ranks: with `reduction = "route"` on several ranks, and always when reproducible.
+    pub fn routes(&self, ranks: usize) -> bool {
+        self.wplanes.is_none()
+            && self.reduction == Reduction::Route
+            && (ranks > 1 || self.reproducible)
     }
 
     /// The mode this plan runs.

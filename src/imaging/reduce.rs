@@ -25,6 +25,9 @@ pub enum Reduction {
     /// Reduce-scatter the band into slabs of rows, transform with the distributed FFT and
     /// gather the image to rank 0.
     Slab,
+    /// Route every sample's record to the owners of the rows its footprint touches, grid
+    /// each slab on its owner ([`super::routed`]), then the distributed FFT.
+    Route,
 }
 
 impl From<crate::config::Reduction> for Reduction {
@@ -32,6 +35,7 @@ impl From<crate::config::Reduction> for Reduction {
         match r {
             crate::config::Reduction::Root => Reduction::ToRoot,
             crate::config::Reduction::Slab => Reduction::Slab,
+            crate::config::Reduction::Route => Reduction::Route,
         }
     }
 }
@@ -107,7 +111,9 @@ impl Reduction {
         match self {
             // The slab mode transforms as it reduces ([`slab_image`]); where a caller needs
             // the whole grid on rank 0 it sums to rank 0.
-            Reduction::ToRoot | Reduction::Slab => reduce_band_to_root(dist, g, nu),
+            Reduction::ToRoot | Reduction::Slab | Reduction::Route => {
+                reduce_band_to_root(dist, g, nu)
+            }
         }
     }
 }

@@ -32,6 +32,7 @@ use crate::wstack::{WPlaneSel, WScreen};
 mod hot;
 mod runs;
 mod screen;
+pub mod slab;
 mod spread;
 pub use hot::uses_avx2_fma;
 use hot::{padded_width, KernelRows};

@@ -35,7 +35,7 @@ pub(super) struct Record<T> {
 
 impl<T: Real> Record<T> {
     #[inline(always)]
-    fn from_placed(p: &Placed) -> Self {
+    pub(super) fn from_placed(p: &Placed) -> Self {
         let t = |x: f64| T::from_f64(x).unwrap_or_default();
         Record {
             du: p.du as u16,

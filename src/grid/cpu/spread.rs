@@ -20,12 +20,40 @@ use crate::real::Real;
 /// Records above which a tile is split into pieces gridded in parallel.
 const PIECE: usize = 1 << 15;
 
-/// A raw pointer to the `nv × nu` grid shared by the threads of one colour pass.
+/// A raw pointer to the `nv × nu` grid, or to a slab of its rows, shared by the threads of
+/// one colour pass.
 #[derive(Clone, Copy)]
 struct SharedGrid<T> {
     ptr: *mut Complex<T>,
     nu: usize,
     nv: usize,
+    /// First grid row held (0 for the whole grid).
+    first_row: usize,
+    /// Rows held from `first_row` (`nv` for the whole grid).
+    rows: usize,
+}
+
+impl<T> SharedGrid<T> {
+    /// Where grid row `v` (`< nv`) is held, if it is.
+    #[inline(always)]
+    fn local_row(&self, v: usize) -> Option<usize> {
+        let r = v.wrapping_sub(self.first_row);
+        (r < self.rows).then_some(r)
+    }
+}
+
+/// Where [`spread_runs_into`] adds: a slab of grid rows (the whole grid is the slab
+/// `0..nv`), and whether heavy tiles are split into pieces gridded in parallel.
+pub(super) struct SpreadTarget<'a, T> {
+    /// `rows.len() × nu` cells, row-major: grid rows `rows`.
+    pub cells: &'a mut [Complex<T>],
+    /// The grid rows held.
+    pub rows: std::ops::Range<usize>,
+    /// Split tiles of more than [`PIECE`] records into pieces summed in order. The pieces
+    /// depend on the tile's records, so the reproducible mode (where a rank holds only the
+    /// records that touch its slab) turns this off: each tile is then one sequential sum in
+    /// record order.
+    pub split_heavy: bool,
 }
 // SAFETY: the pointer is only dereferenced inside `add_tile`, and concurrent calls within one
 // colour pass touch disjoint cells (see the module docs), so sharing it across threads is sound.
@@ -48,6 +76,22 @@ pub(super) fn spread_runs<T: Real>(
     grid: &mut [Complex<T>],
     runs: &[Run<T>],
 ) {
+    let target = SpreadTarget {
+        cells: grid,
+        rows: 0..geom.nv,
+        split_heavy: true,
+    };
+    spread_runs_into(geom, kernel, target, runs);
+}
+
+/// [`spread_runs`] into a slab of grid rows: tiles are gridded whole (global tile
+/// coordinates) and only the cells of the slab's rows are added.
+pub(super) fn spread_runs_into<T: Real>(
+    geom: &GridGeometry,
+    kernel: &KernelRows<T>,
+    target: SpreadTarget<T>,
+    runs: &[Run<T>],
+) {
     let (nu, nv, tile) = (geom.nu, geom.nv, geom.tile);
     let (ntu, ntv) = (nu / tile, nv / tile);
     let ntiles = ntu * ntv;
@@ -58,11 +102,20 @@ pub(super) fn spread_runs<T: Real>(
         .into_par_iter()
         .map(|t| runs.iter().map(|r| r.tile(t).len()).sum())
         .collect();
-    assert_eq!(grid.len(), nu * nv, "grid of {nu}x{nv} cells");
+    let (rows, split_heavy) = (target.rows.clone(), target.split_heavy);
+    assert!(rows.end <= nv, "slab within the grid");
+    assert_eq!(
+        target.cells.len(),
+        nu * rows.len(),
+        "slab of {nu}x{} cells",
+        rows.len()
+    );
     let grid = SharedGrid {
-        ptr: grid.as_mut_ptr(),
+        ptr: target.cells.as_mut_ptr(),
         nu,
         nv,
+        first_row: rows.start,
+        rows: rows.len(),
     };
     let (width, wp) = (geom.kernel.width, kernel.padded());
     let bw = tile + wp - 1;
@@ -87,14 +140,14 @@ pub(super) fn spread_runs<T: Real>(
                 let (tu, tv) = (t % ntu, t / ntu);
                 // The grid cells the flush will add to are fetched while the kernel loop runs.
                 prefetch_cells(grid, bw, &bbox, tu * tile, tv * tile);
-                if per_tile[t] > PIECE {
+                if split_heavy && per_tile[t] > PIECE {
                     grid_in_pieces(kernel, &slices, bw, buf);
                 } else {
                     grid_slices(kernel, &slices, bw, buf);
                 }
                 // SAFETY: tiles of one colour have disjoint footprints (tile ≥ padded W − 1
                 // and an even number of tiles per axis), so no other thread touches these
-                // cells during this pass; `add_tile` keeps every index below nu·nv.
+                // cells during this pass; `add_tile` keeps every index below nu·rows.
                 unsafe { add_tile(grid, buf, bw, &bbox, tu * tile, tv * tile) };
             },
         );
@@ -108,12 +161,16 @@ fn prefetch_cells<T>(grid: SharedGrid<T>, bw: usize, bbox: &BBox, u0: usize, v0:
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-        let (nu, nv) = (grid.nu, grid.nv);
+        let nu = grid.nu;
+        let nv = grid.nv;
         let u = (u0 + bbox.u0) % nu;
         let n = (bbox.u1.min(bw).saturating_sub(bbox.u0)).min(nu - u);
         let bytes = n * std::mem::size_of::<Complex<T>>();
         for j in bbox.v0..bbox.v1.min(bw) {
-            let row = grid.ptr.wrapping_add(((v0 + j) % nv) * nu + u).cast::<i8>();
+            let Some(lv) = grid.local_row((v0 + j) % nv) else {
+                continue;
+            };
+            let row = grid.ptr.wrapping_add(lv * nu + u).cast::<i8>();
             for off in (0..bytes)
                 .step_by(64)
                 .chain(std::iter::once(bytes.saturating_sub(1)))
@@ -192,7 +249,7 @@ fn grid_in_pieces<T: Real>(
 /// `(u0, v0)`, wrapping, and zeroes that part of the buffer for the next tile.
 ///
 /// # Safety
-/// `grid.ptr` must point to `grid.nu · grid.nv` cells that no other thread accesses in the
+/// `grid.ptr` must point to `grid.nu · grid.rows` cells that no other thread accesses in the
 /// buffer's footprint while this runs.
 unsafe fn add_tile<T: Real>(
     grid: SharedGrid<T>,
@@ -206,11 +263,17 @@ unsafe fn add_tile<T: Real>(
     let (re, im) = buf.split_at_mut(bw * bw);
     let (i0, i1) = (bbox.u0, bbox.u1.min(bw));
     for j in bbox.v0..bbox.v1.min(bw) {
-        let v = (v0 + j) % nv;
         let (rrow, irow) = (
             &mut re[j * bw + i0..j * bw + i1],
             &mut im[j * bw + i0..j * bw + i1],
         );
+        // Rows outside the slab held are another rank's: dropped (and zeroed for the next
+        // tile).
+        let Some(v) = grid.local_row((v0 + j) % nv) else {
+            rrow.fill(T::zero());
+            irow.fill(T::zero());
+            continue;
+        };
         // Cells u0 + i for i in i0..i1, split where the row wraps around the grid edge.
         let first = (u0 + i0) % nu;
         let straight = (nu - first).min(i1 - i0);
@@ -218,7 +281,7 @@ unsafe fn add_tile<T: Real>(
             if range.is_empty() {
                 continue;
             }
-            // SAFETY: v < nv and start + range.len() ≤ nu, so the cells are in bounds;
+            // SAFETY: v < rows and start + range.len() ≤ nu, so the cells are in bounds;
             // exclusivity is the caller's.
             let cells = unsafe {
                 std::slice::from_raw_parts_mut(grid.ptr.add(v * nu + start), range.len())
