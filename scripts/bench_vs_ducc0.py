@@ -102,6 +102,9 @@ def machine():
 
 
 def git_commit():
+    # A binary built from another commit (a before/after comparison) names it here.
+    if os.environ.get("RIMAGER_COMMIT"):
+        return os.environ["RIMAGER_COMMIT"]
     try:
         out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=12"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
