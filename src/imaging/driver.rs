@@ -70,7 +70,8 @@ pub fn run_image(
     dist: &Dist,
     metrics_path: Option<&Path>,
 ) -> Result<(), ImagingError> {
-    // Paths, space and the prefix lock are checked before any work (rank 0 writes).
+    // Paths and the prefix lock are checked before any work (rank 0 writes); the free space
+    // once the plan is known to fit in memory.
     let set = match dist.is_root() {
         true => Some(OutputSet::prepare(cfg, metrics_path)?),
         false => None,
@@ -85,6 +86,9 @@ pub fn run_image(
     let plan = ImagingPlan::resolve(cfg, source.as_ref(), dist, &mut times)?;
     agree::check(dist, "plan", &here, &agree::plan_fields(&plan))?;
     memory::check(&plan, source.meta().nchan(), dist)?;
+    if let Some(set) = &set {
+        set.check_space(cfg)?;
+    }
     let products = image(&plan, dist, source.as_ref(), times)?;
     if let (Some(mut p), Some(set)) = (products, set) {
         let t = std::time::Instant::now();

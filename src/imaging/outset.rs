@@ -4,9 +4,9 @@
 //! and the HDF5 image file last, so a complete image file means a complete set). An error, a
 //! panic or a signal removes the temporary files; earlier outputs are never touched before the
 //! commit. Before the run, the paths are checked (no product is an input, another product, or
-//! an existing directory; the directory is writable) together with the free space against the
-//! estimated size, and the output prefix is locked (`<prefix>.lock`, created with `O_EXCL`,
-//! removed at the end) against a concurrent run.
+//! an existing directory; the directory is writable), then, once the plan is known to fit in
+//! memory, the free space against the estimated size; the output prefix is locked
+//! (`<prefix>.lock`, created with `O_EXCL`, removed at the end) against a concurrent run.
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -319,12 +319,15 @@ fn sweep_stale(path: &Path) {
 pub struct OutputSet {
     /// (product name, final path, staging path) in commit order.
     items: Vec<(String, PathBuf, TempFile)>,
+    /// The directory of the HDF5 image file (the one whose free space is checked).
+    image_dir: PathBuf,
     _lock: Lock,
 }
 
 impl OutputSet {
-    /// Checks the products of `cfg` (and the metrics file) against the inputs, each other, the
-    /// directory and its free space, then locks the prefix. Called on rank 0 before the run.
+    /// Checks the products of `cfg` (and the metrics file) against the inputs, each other and
+    /// the directory, then locks the prefix. Called on rank 0 before the run; the free space
+    /// is checked later ([`OutputSet::check_space`]).
     pub fn prepare(cfg: &Config, metrics: Option<&Path>) -> Result<Self, OutputSetError> {
         let prefix = &cfg.image.output;
         let mut finals: Vec<(String, PathBuf)> = Vec::new();
@@ -359,16 +362,6 @@ impl OutputSet {
         for sfx in product_suffixes(cfg) {
             sweep_stale(&with_suffix(prefix, sfx));
         }
-        let need = estimated_bytes(cfg);
-        if let Some(free) = free_bytes(&dirs[dirs.len() - 1]) {
-            if free < need {
-                return Err(OutputSetError::Space {
-                    path: dirs[dirs.len() - 1].clone(),
-                    free,
-                    need,
-                });
-            }
-        }
         // The metrics file is committed after the products, before the image file.
         let metrics_item = metrics.is_some().then(|| finals.remove(0));
         let n = finals.len();
@@ -390,7 +383,26 @@ impl OutputSet {
                 (what, path, staged)
             })
             .collect();
-        Ok(Self { items, _lock: lock })
+        Ok(Self {
+            items,
+            image_dir: dirs[dirs.len() - 1].clone(),
+            _lock: lock,
+        })
+    }
+
+    /// Checks the free space of the image file's directory against the estimated size of the
+    /// products of `cfg`. Called once the run is known to fit in memory (a too-large image is
+    /// a memory error first, whatever the disk), before any imaging.
+    pub fn check_space(&self, cfg: &Config) -> Result<(), OutputSetError> {
+        let need = estimated_bytes(cfg);
+        match free_bytes(&self.image_dir) {
+            Some(free) if free < need => Err(OutputSetError::Space {
+                path: self.image_dir.clone(),
+                free,
+                need,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The staging path of the product whose final path is `path` (`path` itself if it is
