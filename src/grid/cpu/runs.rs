@@ -171,6 +171,8 @@ pub(super) fn build_run<T: Real>(
         hist.par_chunks_mut(ntiles).for_each(|h| h.fill(0));
     }
     if unsorted.len() < nsamples {
+        crate::resources::reserve_huge(unsorted, nsamples);
+        crate::resources::reserve_huge(tiles, nsamples);
         unsorted.resize(nsamples, Record::default());
         tiles.resize(nsamples, 0);
     }
