@@ -54,7 +54,7 @@ pub struct CpuGridder<T: Real> {
     /// Spent runs whose buffers the next chunks reuse.
     spare: Vec<Run<T>>,
     /// The counting sort's histograms, reused.
-    scratch: RunScratch,
+    scratch: RunScratch<T>,
     /// Seconds spent sorting chunks into runs, and spreading runs onto the grid.
     phase_s: CpuStageTimes,
     /// w-stacking: the sum over planes of the screened real parts.

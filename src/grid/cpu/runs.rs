@@ -1,13 +1,15 @@
 //! Tile-sorted runs of sample records: each chunk becomes one [`Run`], its records in the
-//! order (tile, row) by a two-pass parallel counting sort written straight into the run (no
-//! unsorted copy), in buffers recycled from run to run (no allocation per chunk once warm).
+//! order (tile, row) by a two-pass parallel counting sort, in buffers recycled from run to run
+//! (no allocation per chunk once warm).
 //!
-//! Pass 1 counts the samples of every tile in each of `B` contiguous row blocks (one
-//! histogram per block); an exclusive scan in (tile, block) order turns the histograms into
-//! write cursors; pass 2 places the samples again and writes each record at its block's
-//! cursor for its tile. Because blocks are contiguous and in row order, the result is
-//! ordered by (tile, row) whatever `B` is: the record order, and so the image, does not
-//! depend on the thread count (the same counting sort ducc0's wgridder builds its index with).
+//! Pass 1 places every sample once ([`place_samples_in_plane`]), keeps its record and its
+//! tile in sample order in a reused scratch buffer, and counts the samples of every tile in
+//! each of `B` contiguous row blocks (one histogram per block); an exclusive scan in
+//! (tile, block) order turns the histograms into write cursors; pass 2 copies each record to
+//! its block's cursor for its tile (a scatter, no second placement). Because blocks are
+//! contiguous and in row order, the result is ordered by (tile, row) whatever `B` is: the
+//! record order, and so the image, does not depend on the thread count (the same counting
+//! sort ducc0's wgridder builds its index with).
 use rayon::prelude::*;
 
 use crate::grid::geometry::GridGeometry;
@@ -65,11 +67,25 @@ impl<T> Run<T> {
     }
 }
 
-/// Scratch reused by every call of [`build_run`]: the per-block histograms / cursors.
-#[derive(Default)]
-pub(super) struct RunScratch {
+/// Scratch reused by every call of [`build_run`] (grown, never shrunk: its pages are touched
+/// once per run of the program, not once per chunk or batch).
+pub(super) struct RunScratch<T> {
     /// `[block][tile]`: counts after pass 1, write cursors after the scan.
     hist: Vec<u32>,
+    /// Pass 1's records in sample order, each block from its first sample's slot on.
+    unsorted: Vec<Record<T>>,
+    /// The tile of each record of `unsorted`.
+    tiles: Vec<u32>,
+}
+
+impl<T> Default for RunScratch<T> {
+    fn default() -> Self {
+        Self {
+            hist: Vec::new(),
+            unsorted: Vec::new(),
+            tiles: Vec::new(),
+        }
+    }
 }
 
 /// A raw pointer to a run's records that the blocks of pass 2 write through.
@@ -130,33 +146,58 @@ pub(super) fn build_run<T: Real>(
     mode: GridMode,
     plane: Option<&WPlaneSel>,
     run: &mut Run<T>,
-    scratch: &mut RunScratch,
+    scratch: &mut RunScratch<T>,
 ) -> GridCounts {
     let ntiles = (geom.nu / geom.tile) * (geom.nv / geom.tile);
     let nrow = chunk.nrow();
-    // One block per thread (the work per row is uniform), at least 1024 rows each.
-    let nblocks = rayon::current_num_threads().min(nrow / 1024).max(1);
-    let hist = &mut scratch.hist;
+    let nchan = freq_hz.len();
+    // One block per thread (the work per row is uniform), at least 1024 rows each; blocks
+    // of `block_rows` rows, the last one shorter.
+    let block_rows = nrow
+        .div_ceil(rayon::current_num_threads().min(nrow / 1024).max(1))
+        .max(1);
+    let nblocks = nrow.div_ceil(block_rows).max(1);
+    let block_samples = (block_rows * nchan).max(1);
+    let nsamples = nrow * nchan;
+    let RunScratch {
+        hist,
+        unsorted,
+        tiles,
+    } = scratch;
     if hist.len() != nblocks * ntiles {
         hist.clear();
         hist.resize(nblocks * ntiles, 0);
     } else {
         hist.par_chunks_mut(ntiles).for_each(|h| h.fill(0));
     }
+    if unsorted.len() < nsamples {
+        crate::resources::reserve_huge(unsorted, nsamples);
+        crate::resources::reserve_huge(tiles, nsamples);
+        unsorted.resize(nsamples, Record::default());
+        tiles.resize(nsamples, 0);
+    }
 
-    // Pass 1: per-block tile histograms and the counts.
-    let counts: Vec<GridCounts> = hist
+    // Pass 1: every sample placed once; its record and tile kept in sample order, and the
+    // per-block tile histograms and counts.
+    let counts: Vec<(GridCounts, usize)> = hist
         .par_chunks_mut(ntiles)
+        .zip(unsorted[..nsamples].par_chunks_mut(block_samples))
+        .zip(tiles[..nsamples].par_chunks_mut(block_samples))
         .enumerate()
-        .map(|(b, h)| {
-            let rows = split_range(nrow, nblocks, b);
-            place_samples_in_plane(geom, chunk, freq_hz, rows, mode, plane, |p| {
+        .map(|(b, ((h, recs), tile_of))| {
+            let rows = b * block_rows..((b + 1) * block_rows).min(nrow);
+            let mut n = 0;
+            let c = place_samples_in_plane(geom, chunk, freq_hz, rows, mode, plane, |p| {
                 h[p.tile as usize] += 1;
-            })
+                recs[n] = Record::from_placed(&p);
+                tile_of[n] = p.tile;
+                n += 1;
+            });
+            (c, n)
         })
         .collect();
     let mut total = GridCounts::default();
-    counts.iter().for_each(|c| total.merge(c));
+    counts.iter().for_each(|(c, _)| total.merge(c));
 
     // Scan in (tile, block) order: tile_start[t], and block b's cursor for tile t; in
     // parallel over ranges of tiles (each range's total first, then the ranges in order).
@@ -200,23 +241,24 @@ pub(super) fn build_run<T: Real>(
         }
     });
 
-    // Pass 2: every record written at its cursor.
+    // Pass 2: every record copied to its cursor.
     run.records.clear();
     crate::resources::reserve_huge(&mut run.records, nrec);
     let out = SharedRecords(run.records.as_mut_ptr());
     hist.par_chunks_mut(ntiles)
-        .enumerate()
-        .for_each(|(b, cursor)| {
-            let rows = split_range(nrow, nblocks, b);
-            place_samples_in_plane(geom, chunk, freq_hz, rows, mode, plane, |p| {
-                let c = &mut cursor[p.tile as usize];
-                // SAFETY: `*c < nrec` (the scan gives block b's samples of tile t the slots
-                // `[cursor, cursor + count)`, all below `nrec`, and pass 2 places exactly the
-                // samples pass 1 counted); no other block writes these slots; the buffer has
+        .zip(unsorted[..nsamples].par_chunks(block_samples))
+        .zip(tiles[..nsamples].par_chunks(block_samples))
+        .zip(&counts)
+        .for_each(|(((cursor, recs), tile_of), &(_, n))| {
+            for (r, &t) in recs[..n].iter().zip(&tile_of[..n]) {
+                let c = &mut cursor[t as usize];
+                // SAFETY: `*c < nrec` (the scan gives block b's records of tile t the slots
+                // `[cursor, cursor + count)`, all below `nrec`, and pass 2 copies exactly the
+                // records pass 1 counted); no other block writes these slots; the buffer has
                 // capacity `nrec`.
-                unsafe { out.write(*c as usize, Record::from_placed(&p)) };
+                unsafe { out.write(*c as usize, *r) };
                 *c += 1;
-            });
+            }
         });
     // SAFETY: pass 2 wrote every slot in `0..nrec` exactly once (the cursors of all
     // (tile, block) pairs tile `0..nrec`), and `Record` has no drop glue.
