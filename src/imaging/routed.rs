@@ -7,7 +7,10 @@
 //!    this rank's sample order, with the rows their footprints touch and the exact sum of the
 //!    weights ([`ExactSum`]).
 //! 2. The ranks agree on the band of rows some footprint touches and split it into one slab
-//!    per rank, as the slab FFT does ([`SlabLayout`]; a rank may own no row).
+//!    per rank ([`SlabLayout::balanced`]; a rank may own no row), balancing each owner's
+//!    modelled cost — its records × W² plus its row FFTs — from a global histogram of records
+//!    per footprint row (one allreduce of `nv` counts), since the uv density is centrally
+//!    peaked and equal row counts leave the central owners with most of the gridding.
 //! 3. Each record goes to the owner(s) of the rows its `W`-row footprint touches (one owner,
 //!    or two or more where it straddles slab edges): counts, then the records themselves,
 //!    with `MPI_Alltoallv` ([`Dist::all_to_all`], in rounds below 2³¹ elements).
@@ -163,6 +166,54 @@ pub struct RoutedTimes {
     pub slab: SlabTimes,
 }
 
+/// Modelled owner cost of one record, ns per kernel cell (× W²): kernel evaluation and the
+/// tile's cell additions, calibrated on one core (AMD EPYC, float32).
+const RECORD_NS_PER_CELL: f64 = 2.0;
+/// Modelled owner cost of one record beyond its cells (decoding and sorting), ns.
+const RECORD_NS: f64 = 10.0;
+/// Modelled row FFT cost, ns per `nu log2 nu`.
+const ROW_FFT_NS: f64 = 0.5;
+
+/// The slab layout of the band for record routing, balanced on the owners' modelled cost: a
+/// global histogram of records by the first row of their footprint (this rank's counts
+/// summed over ranks with one allreduce, exact in `f64`) gives, for a slab `a..b`, the
+/// records it grids — those starting in `a − W + 1 .. b` — and the owner's cost is modelled
+/// as `records × (W² · RECORD_NS_PER_CELL + RECORD_NS) + rows × ROW_FFT_NS · nu log2 nu`;
+/// [`SlabLayout::balanced`] minimises the largest. The column FFTs after the transpose keep
+/// their equal split. The layout depends on the data only through the global histogram, and
+/// the image's bits do not depend on the layout at all.
+fn balanced_layout<T: Scalar>(
+    dist: &Dist,
+    records: &[u32],
+    band: std::ops::Range<usize>,
+    geom: &GridGeometry,
+) -> SlabLayout {
+    let (nv, width, nu) = (geom.nv, geom.kernel.width, geom.nu);
+    if dist.size() == 1 || band.is_empty() {
+        return SlabLayout::new(band, geom.nx, dist.size());
+    }
+    let mut hist = vec![0.0f64; nv];
+    for w in records.chunks_exact(record_words::<T>()) {
+        hist[first_row(geom, w)] += 1.0;
+    }
+    dist.all_sum_f64(&mut hist);
+    // prefix[v] = records whose footprint starts before row v.
+    let mut prefix = Vec::with_capacity(nv + 1);
+    prefix.push(0.0f64);
+    for h in &hist {
+        prefix.push(prefix[prefix.len() - 1] + h);
+    }
+    let per_record = (width * width) as f64 * RECORD_NS_PER_CELL + RECORD_NS;
+    let per_row = ROW_FFT_NS * nu as f64 * (nu.max(2) as f64).log2();
+    SlabLayout::balanced(band, geom.nx, dist.size(), |r| {
+        if r.is_empty() {
+            return 0.0;
+        }
+        let n = prefix[r.end] - prefix[r.start.saturating_sub(width - 1)];
+        n * per_record + r.len() as f64 * per_row
+    })
+}
+
 /// The owner of every row of `layout.band` (index `row − band.start`).
 fn row_owners(layout: &SlabLayout) -> Vec<u32> {
     let mut owner = vec![0u32; layout.band.len()];
@@ -214,8 +265,8 @@ pub fn routed_image<T: Scalar>(
     let lo = dist.all_min_f64(g.lo as f64) as usize;
     let hi = dist.all_max_f64(g.hi as f64) as usize;
     let band = if lo < hi { lo..hi } else { 0..0 };
-    let layout = SlabLayout::new(band, geom.nx, dist.size());
     let nw = record_words::<T>();
+    let layout = balanced_layout::<T>(dist, &g.records, band, &geom);
     let records = std::mem::take(&mut g.records);
     let recv = if dist.size() == 1 {
         // One rank owns the whole band: its records as they are.
@@ -227,9 +278,10 @@ pub fn routed_image<T: Scalar>(
     if dist.is_root() {
         let empty = layout.rows.iter().filter(|r| r.is_empty()).count();
         tracing::debug!(
-            "routing: band {:?} of {nv} rows, {empty} rank(s) without rows, {} records gridded by rank 0 \
-             ({:.3} s)",
+            "routing: band {:?} of {nv} rows, slabs {:?}, {empty} rank(s) without rows, {} records \
+             gridded by rank 0 ({:.3} s)",
             layout.band,
+            layout.rows,
             recv.len() / nw,
             times.route_s
         );
