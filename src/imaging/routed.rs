@@ -31,7 +31,7 @@ use super::context::Scalar;
 use super::error::ImagingError;
 use crate::dist::slab_fft::{transform_slab, SlabLayout, SlabTimes, SlabTransform};
 use crate::dist::{Dist, ExactSum};
-use crate::grid::cpu::slab::{first_row, grid_slab, push_record, record_words};
+use crate::grid::cpu::slab::{first_row, grid_slab_into, push_record, record_words, SlabTarget};
 use crate::grid::{
     par_row_blocks, place_samples_in_plane, CpuStageTimes, GridCounts, GridError, GridGeometry,
     GridMode, Gridder,
@@ -166,6 +166,10 @@ pub struct RoutedTimes {
     pub slab: SlabTimes,
 }
 
+/// Records received per rank and round in the plain `route` mode, bytes at most (records
+/// straddling slab edges counted once per owner aside).
+const ROUND_BYTES: usize = 16 << 20;
+
 /// Modelled owner cost of one record, ns per kernel cell (× W²): kernel evaluation and the
 /// tile's cell additions, calibrated on one core (AMD EPYC, float32).
 const RECORD_NS_PER_CELL: f64 = 2.0;
@@ -257,6 +261,7 @@ pub fn routed_image<T: Scalar>(
     dist: &Dist,
     g: &mut RoutedGridder<T>,
     scale: f64,
+    reproducible: bool,
 ) -> Result<(Option<Vec<f64>>, RoutedTimes), ImagingError> {
     let mut times = RoutedTimes::default();
     let t = Instant::now();
@@ -268,30 +273,59 @@ pub fn routed_image<T: Scalar>(
     let nw = record_words::<T>();
     let layout = balanced_layout::<T>(dist, &g.records, band, &geom);
     let records = std::mem::take(&mut g.records);
-    let recv = if dist.size() == 1 {
-        // One rank owns the whole band: its records as they are.
-        records
+    let mine = layout.rows[dist.rank()].clone();
+    let mut slab = crate::resources::zeroed_huge_vec(mine.len() * geom.nu);
+    // Reproducible: one exchange of the whole pass, so that each owner receives every tile's
+    // records in global sample order. Plain route: rounds of at most ROUND_BYTES received per
+    // rank (each rank sends ROUND_BYTES / ranks of its records per round).
+    let per_round = if reproducible || dist.size() == 1 {
+        usize::MAX
     } else {
-        exchange(dist, records, &layout, (nw, width, nv), &geom)
+        (ROUND_BYTES / (4 * nw) / dist.size()).max(1)
     };
-    times.route_s = t.elapsed().as_secs_f64();
+    let n = records.len() / nw;
+    let rounds = if per_round == usize::MAX {
+        1
+    } else {
+        dist.all_max_f64(n.div_ceil(per_round) as f64) as usize
+    };
+    let mut received = 0;
+    times.route_s += t.elapsed().as_secs_f64();
+    for k in 0..rounds {
+        let t = Instant::now();
+        let r = (k * per_round).min(n)..(k.saturating_add(1).saturating_mul(per_round)).min(n);
+        let mine_words = &records[r.start * nw..r.end * nw];
+        let recv = if dist.size() == 1 {
+            // One rank owns the whole band: its records as they are.
+            None
+        } else {
+            Some(exchange(dist, mine_words, &layout, (nw, width, nv), &geom))
+        };
+        times.route_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let recv = recv.as_deref().unwrap_or(mine_words);
+        received += recv.len() / nw;
+        let target = SlabTarget {
+            cells: &mut slab,
+            rows: mine.clone(),
+            split_heavy: !reproducible,
+        };
+        grid_slab_into::<T>(&geom, recv, target)?;
+        times.grid_s += t.elapsed().as_secs_f64();
+    }
+    drop(records);
+    g.times.spread_s += times.grid_s;
     if dist.is_root() {
         let empty = layout.rows.iter().filter(|r| r.is_empty()).count();
         tracing::debug!(
-            "routing: band {:?} of {nv} rows, slabs {:?}, {empty} rank(s) without rows, {} records \
-             gridded by rank 0 ({:.3} s)",
+            "routing: band {:?} of {nv} rows, slabs {:?}, {empty} rank(s) without rows, {received} \
+             records gridded by rank 0 in {rounds} round(s) (routing {:.3} s, gridding {:.3} s)",
             layout.band,
             layout.rows,
-            recv.len() / nw,
-            times.route_s
+            times.route_s,
+            times.grid_s
         );
     }
-
-    let t = Instant::now();
-    let slab = grid_slab::<T>(&geom, &recv, layout.rows[dist.rank()].clone())?;
-    drop(recv);
-    times.grid_s = t.elapsed().as_secs_f64();
-    g.times.spread_s += times.grid_s;
 
     let corr_x = crate::kernel::correction(&geom.kernel, geom.nx, geom.nu);
     let corr_y = crate::kernel::correction(&geom.kernel, geom.ny, geom.nv);
@@ -315,7 +349,7 @@ pub fn routed_image<T: Scalar>(
 /// first, then rank 1's, …, each rank's in its sample order.
 fn exchange(
     dist: &Dist,
-    records: Vec<u32>,
+    records: &[u32],
     layout: &SlabLayout,
     (nw, width, nv): (usize, usize, usize),
     geom: &GridGeometry,
@@ -336,7 +370,6 @@ fn exchange(
             cursor[q] += nw;
         });
     }
-    drop(records);
     let sc: Vec<u64> = send_counts.iter().map(|&c| c as u64).collect();
     let mut rc = vec![0u64; dist.size()];
     let ones = vec![1usize; dist.size()];
