@@ -84,7 +84,12 @@ pub fn run_image(
     agree::check(dist, "data", &here, &agree::data_fields(source.meta()))?;
     let plan = ImagingPlan::resolve(cfg, source.as_ref(), dist, &mut times)?;
     agree::check(dist, "plan", &here, &agree::plan_fields(&plan))?;
-    memory::check(&plan, source.meta().nchan(), dist)?;
+    let data = memory::DataSize {
+        nchan: source.meta().nchan(),
+        nrow: source.meta().nrow,
+        ranks: dist.size(),
+    };
+    memory::check(&plan, data, dist)?;
     let products = image(&plan, dist, source.as_ref(), times)?;
     if let (Some(mut p), Some(set)) = (products, set) {
         let t = std::time::Instant::now();

@@ -170,6 +170,15 @@ pub struct RoutedTimes {
 /// straddling slab edges counted once per owner aside).
 const ROUND_BYTES: usize = 16 << 20;
 
+/// [`ROUND_BYTES`], or `RIMAGER_ROUTE_ROUND_BYTES` where set (tests and tuning).
+fn round_bytes() -> usize {
+    std::env::var("RIMAGER_ROUTE_ROUND_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&b| b > 0)
+        .unwrap_or(ROUND_BYTES)
+}
+
 /// Modelled owner cost of one record, ns per kernel cell (× W²): kernel evaluation and the
 /// tile's cell additions, calibrated on one core (AMD EPYC, float32).
 const RECORD_NS_PER_CELL: f64 = 2.0;
@@ -277,11 +286,12 @@ pub fn routed_image<T: Scalar>(
     let mut slab = crate::resources::zeroed_huge_vec(mine.len() * geom.nu);
     // Reproducible: one exchange of the whole pass, so that each owner receives every tile's
     // records in global sample order. Plain route: rounds of at most ROUND_BYTES received per
-    // rank (each rank sends ROUND_BYTES / ranks of its records per round).
+    // rank (each rank sends ROUND_BYTES / ranks of its records per round), each gridded into
+    // the slab before the next (a tile's sum then follows round order, not sample order).
     let per_round = if reproducible || dist.size() == 1 {
         usize::MAX
     } else {
-        (ROUND_BYTES / (4 * nw) / dist.size()).max(1)
+        (round_bytes() / (4 * nw) / dist.size()).max(1)
     };
     let n = records.len() / nw;
     let rounds = if per_round == usize::MAX {
