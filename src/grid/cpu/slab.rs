@@ -87,6 +87,13 @@ unsafe impl<T: Send> Send for SharedRecords<T> {}
 // SAFETY: as above.
 unsafe impl<T: Sync> Sync for SharedRecords<T> {}
 
+impl<T> SharedRecords<T> {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn ptr(self) -> *mut Record<T> {
+        self.0
+    }
+}
+
 /// Decodes `records` (wire form, `nw` words each) and sorts them by tile with a stable
 /// parallel counting sort (radix sort's scatter pass): the records are cut into contiguous
 /// blocks, one per thread; each block counts its tiles (a histogram per block); the prefix
@@ -140,13 +147,12 @@ fn sort_by_tile<T: Real>(records: &[u32], ntiles: usize) -> Result<Run<T>, GridE
     let mut sorted = vec![Record::<T>::default(); n];
     let out = SharedRecords(sorted.as_mut_ptr());
     cursors.par_iter_mut().enumerate().for_each(|(b, cur)| {
-        let out = out;
         for w in block(b).chunks_exact(nw) {
             let c = &mut cur[w[0] as usize];
             // SAFETY: block b writes tile t's slots `cursor[b][t] .. cursor[b][t] + hist[b][t]`,
             // which the prefix sums make disjoint from every other (block, tile) pair's and
             // below `start[ntiles] = n`, the length of `sorted`, which outlives the scatter.
-            unsafe { out.0.add(*c as usize).write(decode(w)) };
+            unsafe { out.ptr().add(*c as usize).write(decode(w)) };
             *c += 1;
         }
     });
