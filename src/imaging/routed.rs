@@ -184,8 +184,9 @@ fn round_bytes() -> usize {
 const RECORD_NS_PER_CELL: f64 = 2.0;
 /// Modelled owner cost of one record beyond its cells (decoding and sorting), ns.
 const RECORD_NS: f64 = 10.0;
-/// Modelled row FFT cost, ns per `nu log2 nu`.
-const ROW_FFT_NS: f64 = 0.5;
+/// Modelled row FFT cost, ns per `nu log2 nu` (the slab FFT stage of equal-row layouts took
+/// 0.7–1.0 ns per point and log₂ on the same machine).
+const ROW_FFT_NS: f64 = 1.0;
 
 /// The slab layout of the band for record routing, balanced on the owners' modelled cost: a
 /// global histogram of records by the first row of their footprint (this rank's counts
