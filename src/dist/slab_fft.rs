@@ -61,6 +61,63 @@ impl SlabLayout {
         let cols = (0..ranks).map(|q| split_range(nx, ranks, q)).collect();
         Self { band, rows, cols }
     }
+
+    /// Splits `band` into `ranks` contiguous slabs (in rank order, possibly empty) that
+    /// minimise the largest `cost(slab)`, and the `nx` columns as [`Self::new`] does.
+    /// `cost(a..b)` must not decrease when the slab grows at either end, and `cost(a..a)`
+    /// must be 0. This is chains-on-chains partitioning (Pinar & Aykanat 2004), solved by
+    /// bisection on the bottleneck cost `M`: a greedy sweep that makes each slab as long as
+    /// `cost ≤ M` allows (a binary search per slab) tells whether `ranks` slabs suffice. The row FFTs and the transpose give the same bits whatever the
+    /// slab boundaries (every row and column is transformed whole), so this changes who does
+    /// the work, never the image.
+    pub fn balanced(
+        band: Range<usize>,
+        nx: usize,
+        ranks: usize,
+        cost: impl Fn(Range<usize>) -> f64,
+    ) -> Self {
+        let ranks = ranks.max(1);
+        let sweep = |m: f64| -> Vec<Range<usize>> {
+            let mut a = band.start;
+            (0..ranks)
+                .map(|_| {
+                    // The largest b in a..=band.end with cost(a..b) ≤ m.
+                    let (mut lo, mut hi) = (a, band.end);
+                    while lo < hi {
+                        let mid = lo + (hi - lo).div_ceil(2);
+                        if cost(a..mid) <= m {
+                            lo = mid;
+                        } else {
+                            hi = mid - 1;
+                        }
+                    }
+                    let r = a..lo;
+                    a = lo;
+                    r
+                })
+                .collect()
+        };
+        let fits = |rows: &[Range<usize>]| rows.last().is_none_or(|r| r.end == band.end);
+        let (mut lo, mut hi) = (0.0f64, cost(band.clone()).max(0.0));
+        for _ in 0..64 {
+            let mid = 0.5 * (lo + hi);
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if fits(&sweep(mid)) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let rows = sweep(hi);
+        if !fits(&rows) {
+            // Non-monotone costs: fall back to equal row counts.
+            return Self::new(band, nx, ranks);
+        }
+        let cols = (0..ranks).map(|q| split_range(nx, ranks, q)).collect();
+        Self { band, rows, cols }
+    }
 }
 
 /// The transform: grid and image sizes, grid correction and scale.
@@ -316,6 +373,32 @@ mod tests {
         assert_eq!(l.cols, vec![0..2, 2..3, 3..4, 4..5]);
         let l = SlabLayout::new(4..6, 8, 3);
         assert_eq!(l.rows, vec![4..5, 5..6, 6..6], "a rank without rows");
+    }
+
+    #[test]
+    fn balanced_layout_minimises_the_largest_slab_cost() {
+        // Row costs peaked in the middle: 1 per row plus 20 on rows 8 and 9.
+        let row = |v: usize| 1.0 + if v == 8 || v == 9 { 20.0 } else { 0.0 };
+        let cost = |r: Range<usize>| r.map(row).sum::<f64>();
+        let l = SlabLayout::balanced(0..18, 6, 3, cost);
+        assert_eq!(l.rows.len(), 3);
+        assert_eq!(l.rows[0].start, 0);
+        assert_eq!(l.rows[2].end, 18);
+        for w in l.rows.windows(2) {
+            assert_eq!(w[0].end, w[1].start, "contiguous");
+        }
+        let worst = l.rows.iter().map(|r| cost(r.clone())).fold(0.0, f64::max);
+        // The best split is 0..9 (29), 9..10 (21)... : rows 8 and 9 on different ranks.
+        assert!(worst <= 29.0 + 1e-9, "{:?} worst {worst}", l.rows);
+        assert_eq!(l.cols, SlabLayout::new(0..18, 6, 3).cols);
+        // Uniform costs: equal row counts up to one.
+        let u = SlabLayout::balanced(2..14, 8, 4, |r: Range<usize>| r.len() as f64);
+        assert_eq!(u.rows, vec![2..5, 5..8, 8..11, 11..14]);
+        // More ranks than rows, and an empty band.
+        let e = SlabLayout::balanced(0..2, 4, 4, |r: Range<usize>| r.len() as f64);
+        assert_eq!(e.rows.iter().map(|r| r.len()).sum::<usize>(), 2);
+        let z = SlabLayout::balanced(0..0, 4, 2, |r: Range<usize>| r.len() as f64);
+        assert_eq!(z.rows, vec![0..0, 0..0]);
     }
 
     /// One rank: the slab transform equals the pruned Hermitian transform plus correction.

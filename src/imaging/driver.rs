@@ -85,7 +85,12 @@ pub fn run_image(
     agree::check(dist, "data", &here, &agree::data_fields(source.meta()))?;
     let plan = ImagingPlan::resolve(cfg, source.as_ref(), dist, &mut times)?;
     agree::check(dist, "plan", &here, &agree::plan_fields(&plan))?;
-    memory::check(&plan, source.meta().nchan(), dist)?;
+    let data = memory::DataSize {
+        nchan: source.meta().nchan(),
+        nrow: source.meta().nrow,
+        ranks: dist.size(),
+    };
+    memory::check(&plan, data, dist)?;
     if let Some(set) = &set {
         set.check_space(cfg)?;
     }

@@ -192,7 +192,7 @@ fn route_and_transform<T: Scalar>(
     counts: &GridCounts,
     stages: [Stage; 3],
 ) -> Result<Option<Vec<f64>>, ImagingError> {
-    let (img, t) = routed_image(run.dist, g, 1.0 / counts.sum_weights)?;
+    let (img, t) = routed_image(run.dist, g, 1.0 / counts.sum_weights, run.plan.reproducible)?;
     let grid_stage = if stages[0] == Stage::Reduce {
         Stage::Grid
     } else {

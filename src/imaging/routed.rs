@@ -7,7 +7,10 @@
 //!    this rank's sample order, with the rows their footprints touch and the exact sum of the
 //!    weights ([`ExactSum`]).
 //! 2. The ranks agree on the band of rows some footprint touches and split it into one slab
-//!    per rank, as the slab FFT does ([`SlabLayout`]; a rank may own no row).
+//!    per rank ([`SlabLayout::balanced`]; a rank may own no row), balancing each owner's
+//!    modelled cost — its records × W² plus its row FFTs — from a global histogram of records
+//!    per footprint row (one allreduce of `nv` counts), since the uv density is centrally
+//!    peaked and equal row counts leave the central owners with most of the gridding.
 //! 3. Each record goes to the owner(s) of the rows its `W`-row footprint touches (one owner,
 //!    or two or more where it straddles slab edges): counts, then the records themselves,
 //!    with `MPI_Alltoallv` ([`Dist::all_to_all`], in rounds below 2³¹ elements).
@@ -28,7 +31,7 @@ use super::context::Scalar;
 use super::error::ImagingError;
 use crate::dist::slab_fft::{transform_slab, SlabLayout, SlabTimes, SlabTransform};
 use crate::dist::{Dist, ExactSum};
-use crate::grid::cpu::slab::{first_row, grid_slab, push_record, record_words};
+use crate::grid::cpu::slab::{first_row, grid_slab_into, push_record, record_words, SlabTarget};
 use crate::grid::{
     par_row_blocks, place_samples_in_plane, CpuStageTimes, GridCounts, GridError, GridGeometry,
     GridMode, Gridder,
@@ -163,6 +166,68 @@ pub struct RoutedTimes {
     pub slab: SlabTimes,
 }
 
+/// Records received per rank and round in the plain `route` mode, bytes at most (records
+/// straddling slab edges counted once per owner aside).
+const ROUND_BYTES: usize = 16 << 20;
+
+/// [`ROUND_BYTES`], or `RIMAGER_ROUTE_ROUND_BYTES` where set (tests and tuning).
+fn round_bytes() -> usize {
+    std::env::var("RIMAGER_ROUTE_ROUND_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&b| b > 0)
+        .unwrap_or(ROUND_BYTES)
+}
+
+/// Modelled owner cost of one record, ns per kernel cell (× W²): kernel evaluation and the
+/// tile's cell additions, calibrated on one core (AMD EPYC, float32).
+const RECORD_NS_PER_CELL: f64 = 2.0;
+/// Modelled owner cost of one record beyond its cells (decoding and sorting), ns.
+const RECORD_NS: f64 = 10.0;
+/// Modelled row FFT cost, ns per `nu log2 nu` (the slab FFT stage of equal-row layouts took
+/// 0.7–1.0 ns per point and log₂ on the same machine).
+const ROW_FFT_NS: f64 = 1.0;
+
+/// The slab layout of the band for record routing, balanced on the owners' modelled cost: a
+/// global histogram of records by the first row of their footprint (this rank's counts
+/// summed over ranks with one allreduce, exact in `f64`) gives, for a slab `a..b`, the
+/// records it grids — those starting in `a − W + 1 .. b` — and the owner's cost is modelled
+/// as `records × (W² · RECORD_NS_PER_CELL + RECORD_NS) + rows × ROW_FFT_NS · nu log2 nu`;
+/// [`SlabLayout::balanced`] minimises the largest. The column FFTs after the transpose keep
+/// their equal split. The layout depends on the data only through the global histogram, and
+/// the image's bits do not depend on the layout at all.
+fn balanced_layout<T: Scalar>(
+    dist: &Dist,
+    records: &[u32],
+    band: std::ops::Range<usize>,
+    geom: &GridGeometry,
+) -> SlabLayout {
+    let (nv, width, nu) = (geom.nv, geom.kernel.width, geom.nu);
+    if dist.size() == 1 || band.is_empty() {
+        return SlabLayout::new(band, geom.nx, dist.size());
+    }
+    let mut hist = vec![0.0f64; nv];
+    for w in records.chunks_exact(record_words::<T>()) {
+        hist[first_row(geom, w)] += 1.0;
+    }
+    dist.all_sum_f64(&mut hist);
+    // prefix[v] = records whose footprint starts before row v.
+    let mut prefix = Vec::with_capacity(nv + 1);
+    prefix.push(0.0f64);
+    for h in &hist {
+        prefix.push(prefix[prefix.len() - 1] + h);
+    }
+    let per_record = (width * width) as f64 * RECORD_NS_PER_CELL + RECORD_NS;
+    let per_row = ROW_FFT_NS * nu as f64 * (nu.max(2) as f64).log2();
+    SlabLayout::balanced(band, geom.nx, dist.size(), |r| {
+        if r.is_empty() {
+            return 0.0;
+        }
+        let n = prefix[r.end] - prefix[r.start.saturating_sub(width - 1)];
+        n * per_record + r.len() as f64 * per_row
+    })
+}
+
 /// The owner of every row of `layout.band` (index `row − band.start`).
 fn row_owners(layout: &SlabLayout) -> Vec<u32> {
     let mut owner = vec![0u32; layout.band.len()];
@@ -206,6 +271,7 @@ pub fn routed_image<T: Scalar>(
     dist: &Dist,
     g: &mut RoutedGridder<T>,
     scale: f64,
+    reproducible: bool,
 ) -> Result<(Option<Vec<f64>>, RoutedTimes), ImagingError> {
     let mut times = RoutedTimes::default();
     let t = Instant::now();
@@ -214,32 +280,63 @@ pub fn routed_image<T: Scalar>(
     let lo = dist.all_min_f64(g.lo as f64) as usize;
     let hi = dist.all_max_f64(g.hi as f64) as usize;
     let band = if lo < hi { lo..hi } else { 0..0 };
-    let layout = SlabLayout::new(band, geom.nx, dist.size());
     let nw = record_words::<T>();
+    let layout = balanced_layout::<T>(dist, &g.records, band, &geom);
     let records = std::mem::take(&mut g.records);
-    let recv = if dist.size() == 1 {
-        // One rank owns the whole band: its records as they are.
-        records
+    let mine = layout.rows[dist.rank()].clone();
+    let mut slab = crate::resources::zeroed_huge_vec(mine.len() * geom.nu);
+    // Reproducible: one exchange of the whole pass, so that each owner receives every tile's
+    // records in global sample order. Plain route: rounds of at most ROUND_BYTES received per
+    // rank (each rank sends ROUND_BYTES / ranks of its records per round), each gridded into
+    // the slab before the next (a tile's sum then follows round order, not sample order).
+    let per_round = if reproducible || dist.size() == 1 {
+        usize::MAX
     } else {
-        exchange(dist, records, &layout, (nw, width, nv), &geom)
+        (round_bytes() / (4 * nw) / dist.size()).max(1)
     };
-    times.route_s = t.elapsed().as_secs_f64();
+    let n = records.len() / nw;
+    let rounds = if per_round == usize::MAX {
+        1
+    } else {
+        dist.all_max_f64(n.div_ceil(per_round) as f64) as usize
+    };
+    let mut received = 0;
+    times.route_s += t.elapsed().as_secs_f64();
+    for k in 0..rounds {
+        let t = Instant::now();
+        let r = (k * per_round).min(n)..(k.saturating_add(1).saturating_mul(per_round)).min(n);
+        let mine_words = &records[r.start * nw..r.end * nw];
+        let recv = if dist.size() == 1 {
+            // One rank owns the whole band: its records as they are.
+            None
+        } else {
+            Some(exchange(dist, mine_words, &layout, (nw, width, nv), &geom))
+        };
+        times.route_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let recv = recv.as_deref().unwrap_or(mine_words);
+        received += recv.len() / nw;
+        let target = SlabTarget {
+            cells: &mut slab,
+            rows: mine.clone(),
+            split_heavy: !reproducible,
+        };
+        grid_slab_into::<T>(&geom, recv, target)?;
+        times.grid_s += t.elapsed().as_secs_f64();
+    }
+    drop(records);
+    g.times.spread_s += times.grid_s;
     if dist.is_root() {
         let empty = layout.rows.iter().filter(|r| r.is_empty()).count();
         tracing::debug!(
-            "routing: band {:?} of {nv} rows, {empty} rank(s) without rows, {} records gridded by rank 0 \
-             ({:.3} s)",
+            "routing: band {:?} of {nv} rows, slabs {:?}, {empty} rank(s) without rows, {received} \
+             records gridded by rank 0 in {rounds} round(s) (routing {:.3} s, gridding {:.3} s)",
             layout.band,
-            recv.len() / nw,
-            times.route_s
+            layout.rows,
+            times.route_s,
+            times.grid_s
         );
     }
-
-    let t = Instant::now();
-    let slab = grid_slab::<T>(&geom, &recv, layout.rows[dist.rank()].clone())?;
-    drop(recv);
-    times.grid_s = t.elapsed().as_secs_f64();
-    g.times.spread_s += times.grid_s;
 
     let corr_x = crate::kernel::correction(&geom.kernel, geom.nx, geom.nu);
     let corr_y = crate::kernel::correction(&geom.kernel, geom.ny, geom.nv);
@@ -263,7 +360,7 @@ pub fn routed_image<T: Scalar>(
 /// first, then rank 1's, …, each rank's in its sample order.
 fn exchange(
     dist: &Dist,
-    records: Vec<u32>,
+    records: &[u32],
     layout: &SlabLayout,
     (nw, width, nv): (usize, usize, usize),
     geom: &GridGeometry,
@@ -284,7 +381,6 @@ fn exchange(
             cursor[q] += nw;
         });
     }
-    drop(records);
     let sc: Vec<u64> = send_counts.iter().map(|&c| c as u64).collect();
     let mut rc = vec![0u64; dist.size()];
     let ones = vec![1usize; dist.size()];
