@@ -155,6 +155,26 @@ fn assert_same_bits(a: &ImageFile, b: &ImageFile, what: &str) {
     );
 }
 
+/// `rimager verify` of the image `h5` against the float64 DFT of `cfg`'s data passes.
+#[track_caller]
+fn assert_verifies(cfg: &Path, h5: &Path) {
+    let v = rimager(&["verify", "--config", s(cfg), "--image", s(h5)], &[]);
+    v.assert_ok();
+    assert!(
+        v.stdout.contains("PASS") && !v.stdout.contains("FAIL"),
+        "verify: {v}"
+    );
+}
+
+/// The routing's debug line of `run` (band, slabs, ranks without rows, rounds).
+#[track_caller]
+fn routing_line(run: &Run) -> &str {
+    run.stderr
+        .lines()
+        .find(|l| l.contains("routing: band"))
+        .unwrap_or_else(|| panic!("no routing line: {run}"))
+}
+
 #[test]
 fn reproducible_images_are_the_same_bits_for_1_to_4_ranks_and_1_or_2_threads() {
     if !have_mpirun("reproducible_images_are_the_same_bits_for_1_to_4_ranks_and_1_or_2_threads") {
@@ -206,11 +226,7 @@ fn reproducible_images_are_the_same_bits_for_1_to_4_ranks_and_1_or_2_threads() {
         );
         let di = rel_l2(&img.image, &first.image);
         assert!(di <= 5e-6, "reduction route on {r} ranks: {di:e}");
-        let line = run
-            .stderr
-            .lines()
-            .find(|l| l.contains("routing: band"))
-            .unwrap_or_else(|| panic!("no routing line: {run}"));
+        let line = routing_line(&run);
         if round == "4096" {
             assert!(!line.contains(" in 1 round(s)"), "one round: {line}");
         }
@@ -222,12 +238,7 @@ fn reproducible_images_are_the_same_bits_for_1_to_4_ranks_and_1_or_2_threads() {
     assert_eq!(def.info.vis_used, first.info.vis_used);
     // Against the float64 direct Fourier transform, at the image's ε.
     let h5 = with_suffix(first_out, ".h5");
-    let v = rimager(&["verify", "--config", s(&cfg), "--image", s(&h5)], &[]);
-    v.assert_ok();
-    assert!(
-        v.stdout.contains("PASS") && !v.stdout.contains("FAIL"),
-        "verify: {v}"
-    );
+    assert_verifies(&cfg, &h5);
 }
 
 #[test]
@@ -251,12 +262,7 @@ fn float64_briggs_reproducible_on_three_ranks_matches_one() {
     let (three, _) = image(&cfg, &d.join("three"), (3, 2), &["--reproducible"], &[]);
     assert_same_bits(&three, &one, "float64 Briggs, 3 ranks x 2 threads vs 1 x 1");
     let h5 = with_suffix(&d.join("three"), ".h5");
-    let v = rimager(&["verify", "--config", s(&cfg), "--image", s(&h5)], &[]);
-    v.assert_ok();
-    assert!(
-        v.stdout.contains("PASS") && !v.stdout.contains("FAIL"),
-        "verify: {v}"
-    );
+    assert_verifies(&cfg, &h5);
 }
 
 #[test]
@@ -280,11 +286,7 @@ fn ranks_that_own_no_rows_and_messages_in_many_rounds() {
     let (six, run) = image(&cfg, &d.join("six"), (6, 1), &["--reproducible"], &env);
     assert_same_bits(&six, &one, "6 ranks (some without rows, rounds of 64) vs 1");
     // The routing's debug line names the band and the ranks without rows.
-    let line = run
-        .stderr
-        .lines()
-        .find(|l| l.contains("routing: band"))
-        .unwrap_or_else(|| panic!("no routing line: {run}"));
+    let line = routing_line(&run);
     let empty: usize = line
         .split(" rank(s) without rows")
         .next()
@@ -293,12 +295,7 @@ fn ranks_that_own_no_rows_and_messages_in_many_rounds() {
         .unwrap_or_else(|| panic!("cannot read the ranks without rows from {line:?}"));
     assert!(empty >= 1, "every rank owns rows: {line}");
     let h5 = with_suffix(&d.join("six"), ".h5");
-    let v = rimager(&["verify", "--config", s(&cfg), "--image", s(&h5)], &[]);
-    v.assert_ok();
-    assert!(
-        v.stdout.contains("PASS") && !v.stdout.contains("FAIL"),
-        "verify: {v}"
-    );
+    assert_verifies(&cfg, &h5);
 }
 
 #[test]

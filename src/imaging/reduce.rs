@@ -53,6 +53,27 @@ fn global_band<T: Scalar>(dist: &Dist, grid: &[Complex<T>], nu: usize) -> std::o
     }
 }
 
+/// Calls `f` with the slab transform of `geom` (its grid correction along both axes) scaled
+/// by `scale`.
+pub fn with_slab_transform<R>(
+    geom: &GridGeometry,
+    scale: f64,
+    f: impl FnOnce(&SlabTransform) -> R,
+) -> R {
+    let corr_x = crate::kernel::correction(&geom.kernel, geom.nx, geom.nu);
+    let corr_y = crate::kernel::correction(&geom.kernel, geom.ny, geom.nv);
+    let tr = SlabTransform {
+        nu: geom.nu,
+        nv: geom.nv,
+        nx: geom.nx,
+        ny: geom.ny,
+        corr_x: &corr_x,
+        corr_y: &corr_y,
+        scale,
+    };
+    f(&tr)
+}
+
 /// The slab mode's reduction and transform: sums the grids of `g` over the ranks slab by
 /// slab and transforms them on every rank with the distributed FFT, grid correction of
 /// `geom`'s kernel and `scale` included; the image on rank 0.
@@ -74,18 +95,9 @@ pub fn slab_image<T: Scalar>(
         );
     }
     let layout = SlabLayout::new(band, geom.nx, dist.size());
-    let corr_x = crate::kernel::correction(&geom.kernel, geom.nx, geom.nu);
-    let corr_y = crate::kernel::correction(&geom.kernel, geom.ny, geom.nv);
-    let tr = SlabTransform {
-        nu: geom.nu,
-        nv: geom.nv,
-        nx: geom.nx,
-        ny: geom.ny,
-        corr_x: &corr_x,
-        corr_y: &corr_y,
-        scale,
-    };
-    let (image, mut times) = crate::dist::slab_fft::slab_image(dist, grid, &layout, &tr);
+    let (image, mut times) = with_slab_transform(geom, scale, |tr| {
+        crate::dist::slab_fft::slab_image(dist, grid, &layout, tr)
+    });
     times.reduce_s += band_s;
     if dist.is_root() {
         tracing::debug!(

@@ -29,7 +29,8 @@ use std::time::Instant;
 
 use super::context::Scalar;
 use super::error::ImagingError;
-use crate::dist::slab_fft::{transform_slab, SlabLayout, SlabTimes, SlabTransform};
+use super::reduce::with_slab_transform;
+use crate::dist::slab_fft::{transform_slab, SlabLayout, SlabTimes};
 use crate::dist::{Dist, ExactSum};
 use crate::grid::cpu::slab::{first_row, grid_slab_into, push_record, record_words, SlabTarget};
 use crate::grid::{
@@ -338,18 +339,8 @@ pub fn routed_image<T: Scalar>(
         );
     }
 
-    let corr_x = crate::kernel::correction(&geom.kernel, geom.nx, geom.nu);
-    let corr_y = crate::kernel::correction(&geom.kernel, geom.ny, geom.nv);
-    let tr = SlabTransform {
-        nu: geom.nu,
-        nv: geom.nv,
-        nx: geom.nx,
-        ny: geom.ny,
-        corr_x: &corr_x,
-        corr_y: &corr_y,
-        scale,
-    };
-    let (image, slab_times) = transform_slab(dist, slab, &layout, &tr);
+    let (image, slab_times) =
+        with_slab_transform(&geom, scale, |tr| transform_slab(dist, slab, &layout, tr));
     times.slab = slab_times;
     Ok((image, times))
 }
